@@ -1,0 +1,1 @@
+//! driftless library (placeholder).

@@ -1,0 +1,2 @@
+//! driftless CLI.
+fn main() {}
