@@ -1,1 +1,4 @@
-//! driftless library (placeholder).
+//! driftless: a declarative GitOps reconciler for docker-image apps on Cloud Foundry and
+//! HP Stackato. See `docs/ARCHITECTURE.md` for the map of modules and the flow of a reconcile.
+
+pub mod yaml;
