@@ -222,6 +222,9 @@ impl MarkedEventReceiver for Builder {
             }
             Event::MappingEnd => {
                 if let Some(Frame::Map { entries, mark, anchor, .. }) = self.stack.pop() {
+                    // yaml-rust2 marks a block mapping at its first `:`; the first key is
+                    // where a reader looks for it.
+                    let mark = entries.first().map_or(mark, |(k, _)| k.mark.min(mark));
                     let entries = self.resolve_merges(entries);
                     self.finish(Node { value: Value::Map(entries), mark }, anchor);
                 }
@@ -467,23 +470,20 @@ fn resolve(text: &str, plain: bool) -> Typed<'_> {
             return Typed::UInt(n);
         }
     }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if let Ok(n) = i64::from_str_radix(hex, 16) {
+    if let Some(hex) = text.strip_prefix("0x")
+        && let Ok(n) = i64::from_str_radix(hex, 16) {
             return Typed::Int(n);
         }
-    }
-    if let Some(oct) = text.strip_prefix("0o") {
-        if let Ok(n) = i64::from_str_radix(oct, 8) {
+    if let Some(oct) = text.strip_prefix("0o")
+        && let Ok(n) = i64::from_str_radix(oct, 8) {
             return Typed::Int(n);
         }
-    }
     let looks_numeric = digits.starts_with(|c: char| c.is_ascii_digit() || c == '.')
         && digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'));
-    if looks_numeric {
-        if let Ok(n) = text.parse::<f64>() {
+    if looks_numeric
+        && let Ok(n) = text.parse::<f64>() {
             return Typed::Float(n);
         }
-    }
     Typed::Str(text)
 }
 

@@ -311,7 +311,7 @@ pub struct ManifestRoute {
 }
 
 /// A route protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RouteProtocol {
     Http1,
@@ -604,4 +604,14 @@ fn add_alternate_spellings(value: &mut serde_json::Value) {
         serde_json::Value::Array(items) => items.iter_mut().for_each(add_alternate_spellings),
         _ => {}
     }
+}
+
+/// The committed schema files: file name and pretty-printed JSON (with a trailing newline).
+pub fn schema_files() -> Vec<(&'static str, String)> {
+    let pretty = |value: serde_json::Value| {
+        let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        text.push('\n');
+        text
+    };
+    vec![("manifest.schema.json", pretty(manifest_schema())), ("driftless.schema.json", pretty(config_schema()))]
 }
