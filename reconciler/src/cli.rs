@@ -82,22 +82,39 @@ pub fn run<O: Write, E: Write>(cli: Cli, output: &mut Output<O, E>) -> anyhow::R
     }
 }
 
-fn validate<O: Write, E: Write>(dir: &Path, strict: bool, output: &mut Output<O, E>) -> anyhow::Result<i32> {
+fn validate<O: Write, E: Write>(
+    dir: &Path,
+    strict: bool,
+    output: &mut Output<O, E>,
+) -> anyhow::Result<i32> {
     let files = load::read_dir(dir).with_context(|| format!("read {}", dir.display()))?;
     let loaded = load::load(&files, &LoadOptions { strict });
     for diagnostic in &loaded.diagnostics {
         output.line(diagnostic)?;
     }
     let counts = loaded.counts();
-    let n_manifests = loaded.repo.foundations.iter().flat_map(|f| f.spaces.iter()).count();
+    let n_manifests = loaded
+        .repo
+        .foundations
+        .iter()
+        .flat_map(|f| f.spaces.iter())
+        .count();
     output.note(format!(
         "{} valid app(s), {} invalid, in {} space(s): {} error(s), {} warning(s)",
         counts.apps, counts.unknown, n_manifests, counts.errors, counts.warnings
     ))?;
-    Ok(if loaded.has_errors() { exit::ERROR } else { exit::OK })
+    Ok(if loaded.has_errors() {
+        exit::ERROR
+    } else {
+        exit::OK
+    })
 }
 
-fn schema<O: Write, E: Write>(kind: SchemaKind, out: Option<&Path>, output: &mut Output<O, E>) -> anyhow::Result<i32> {
+fn schema<O: Write, E: Write>(
+    kind: SchemaKind,
+    out: Option<&Path>,
+    output: &mut Output<O, E>,
+) -> anyhow::Result<i32> {
     let files = driftless_schema::schema_files();
     match out {
         Some(dir) => {

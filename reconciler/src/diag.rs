@@ -51,13 +51,22 @@ impl Sink<'_> {
 
     /// A warning, or an error under `--strict`. Returns whether it was an error.
     pub fn warn(&mut self, mark: Mark, message: impl Into<String>) -> bool {
-        let severity = if self.strict { Severity::Error } else { Severity::Warning };
+        let severity = if self.strict {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
         self.push(mark, severity, message.into());
         self.strict
     }
 
     fn push(&mut self, mark: Mark, severity: Severity, message: String) {
-        self.out.push(Diagnostic { path: self.path.to_owned(), mark, severity, message });
+        self.out.push(Diagnostic {
+            path: self.path.to_owned(),
+            mark,
+            severity,
+            message,
+        });
     }
 
     /// The number of errors so far, to tell whether a step added any.
@@ -100,7 +109,10 @@ mod tests {
     fn suggestions_find_near_misses_only() {
         let known = ["instances", "memory", "disk_quota", "health-check-type"];
         assert_eq!(suggest("instaces", &known), Some("instances"));
-        assert_eq!(suggest("healthcheck-type", &known), Some("health-check-type"));
+        assert_eq!(
+            suggest("healthcheck-type", &known),
+            Some("health-check-type")
+        );
         assert_eq!(suggest("disk-quotas", &known), Some("disk_quota"));
         assert_eq!(suggest("banana", &known), None);
     }

@@ -4,7 +4,10 @@ use clap::Parser as _;
 
 fn main() {
     let cli = driftless::cli::Cli::parse();
-    let mut output = driftless::cli::Output { out: std::io::stdout().lock(), err: std::io::stderr().lock() };
+    let mut output = driftless::cli::Output {
+        out: std::io::stdout().lock(),
+        err: std::io::stderr().lock(),
+    };
     let code = match driftless::cli::run(cli, &mut output) {
         Ok(code) => code,
         Err(error) => {

@@ -41,7 +41,10 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// `plain` scalars (unquoted, untagged) resolve to null, booleans and numbers as in YAML 1.2.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     /// Entries in file order, merge keys already resolved.
     Map(Vec<(Node, Node)>),
@@ -68,7 +71,9 @@ impl Node {
 
     /// The key and value nodes of the entry `key` (either spelling).
     pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
-        let Value::Map(entries) = &self.value else { return None };
+        let Value::Map(entries) = &self.value else {
+            return None;
+        };
         entries
             .iter()
             .find(|(k, _)| k.as_scalar().is_some_and(|text| same_key(text, key)))
@@ -142,12 +147,18 @@ pub fn parse(text: &str) -> Result<Parsed, Problem> {
     let mut parser = Parser::new_from_str(text);
     if let Err(error) = parser.load(&mut builder, true) {
         let marker = error.marker();
-        return Err(Problem { mark: mark(marker), message: syntax_message(error.info()) });
+        return Err(Problem {
+            mark: mark(marker),
+            message: syntax_message(error.info()),
+        });
     }
     if let Some(fatal) = builder.fatal {
         return Err(fatal);
     }
-    Ok(Parsed { root: builder.root, problems: builder.problems })
+    Ok(Parsed {
+        root: builder.root,
+        problems: builder.problems,
+    })
 }
 
 fn syntax_message(info: &str) -> String {
@@ -156,7 +167,10 @@ fn syntax_message(info: &str) -> String {
 
 fn mark(marker: &Marker) -> Mark {
     // yaml-rust2 counts lines from 1 and columns from 0.
-    Mark { line: to_u32(marker.line()), col: to_u32(marker.col() + 1) }
+    Mark {
+        line: to_u32(marker.line()),
+        col: to_u32(marker.col() + 1),
+    }
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -164,8 +178,17 @@ fn to_u32(n: usize) -> u32 {
 }
 
 enum Frame {
-    Seq { items: Vec<Node>, mark: Mark, anchor: usize },
-    Map { entries: Vec<(Node, Node)>, key: Option<Node>, mark: Mark, anchor: usize },
+    Seq {
+        items: Vec<Node>,
+        mark: Mark,
+        anchor: usize,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+        mark: Mark,
+        anchor: usize,
+    },
 }
 
 #[derive(Default)]
@@ -199,7 +222,13 @@ impl MarkedEventReceiver for Builder {
             Event::Scalar(text, style, anchor, tag) => {
                 let tagged_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let plain = style == TScalarStyle::Plain && !tagged_str;
-                self.finish(Node { value: Value::Scalar { text, plain }, mark: at }, anchor);
+                self.finish(
+                    Node {
+                        value: Value::Scalar { text, plain },
+                        mark: at,
+                    },
+                    anchor,
+                );
             }
             Event::Alias(id) => match self.anchors.iter().rev().find(|(a, _)| *a == id) {
                 Some((_, node)) => {
@@ -210,23 +239,61 @@ impl MarkedEventReceiver for Builder {
                 None => self.fail(at, "unknown alias"),
             },
             Event::SequenceStart(anchor, _) => {
-                self.open(Frame::Seq { items: Vec::new(), mark: at, anchor }, at);
+                self.open(
+                    Frame::Seq {
+                        items: Vec::new(),
+                        mark: at,
+                        anchor,
+                    },
+                    at,
+                );
             }
             Event::MappingStart(anchor, _) => {
-                self.open(Frame::Map { entries: Vec::new(), key: None, mark: at, anchor }, at);
+                self.open(
+                    Frame::Map {
+                        entries: Vec::new(),
+                        key: None,
+                        mark: at,
+                        anchor,
+                    },
+                    at,
+                );
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { items, mark, anchor }) = self.stack.pop() {
-                    self.finish(Node { value: Value::Seq(items), mark }, anchor);
+                if let Some(Frame::Seq {
+                    items,
+                    mark,
+                    anchor,
+                }) = self.stack.pop()
+                {
+                    self.finish(
+                        Node {
+                            value: Value::Seq(items),
+                            mark,
+                        },
+                        anchor,
+                    );
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map { entries, mark, anchor, .. }) = self.stack.pop() {
+                if let Some(Frame::Map {
+                    entries,
+                    mark,
+                    anchor,
+                    ..
+                }) = self.stack.pop()
+                {
                     // yaml-rust2 marks a block mapping at its first `:`; the first key is
                     // where a reader looks for it.
                     let mark = entries.first().map_or(mark, |(k, _)| k.mark.min(mark));
                     let entries = self.resolve_merges(entries);
-                    self.finish(Node { value: Value::Map(entries), mark }, anchor);
+                    self.finish(
+                        Node {
+                            value: Value::Map(entries),
+                            mark,
+                        },
+                        anchor,
+                    );
                 }
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
@@ -236,7 +303,10 @@ impl MarkedEventReceiver for Builder {
 
 impl Builder {
     fn fail(&mut self, mark: Mark, message: &str) {
-        self.fatal = Some(Problem { mark, message: format!("invalid YAML: {message}") });
+        self.fatal = Some(Problem {
+            mark,
+            message: format!("invalid YAML: {message}"),
+        });
     }
 
     fn open(&mut self, frame: Frame, at: Mark) {
@@ -250,7 +320,10 @@ impl Builder {
     fn finish(&mut self, node: Node, anchor: usize) {
         self.nodes += 1;
         if self.nodes > MAX_NODES {
-            self.fail(node.mark, &format!("expands to more than {MAX_NODES} nodes (alias bomb?)"));
+            self.fail(
+                node.mark,
+                &format!("expands to more than {MAX_NODES} nodes (alias bomb?)"),
+            );
             return;
         }
         if anchor > 0 {
@@ -291,7 +364,8 @@ impl Builder {
         if !entries.iter().any(|(k, _)| is_merge_key(k)) {
             return entries;
         }
-        let (merges, mut own): (Vec<_>, Vec<_>) = entries.into_iter().partition(|(k, _)| is_merge_key(k));
+        let (merges, mut own): (Vec<_>, Vec<_>) =
+            entries.into_iter().partition(|(k, _)| is_merge_key(k));
         for (key, value) in merges {
             let sources: Vec<&Node> = match &value.value {
                 Value::Map(_) => vec![&value],
@@ -302,7 +376,8 @@ impl Builder {
                 let Value::Map(merged) = &source.value else {
                     self.problems.push(Problem {
                         mark: key.mark,
-                        message: "a merge key `<<` takes a mapping or a list of mappings".to_owned(),
+                        message: "a merge key `<<` takes a mapping or a list of mappings"
+                            .to_owned(),
                     });
                     continue;
                 };
@@ -332,7 +407,10 @@ fn count_nodes(node: &Node) -> usize {
         Value::Scalar { .. } => 1,
         Value::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
         Value::Map(entries) => {
-            1 + entries.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum::<usize>()
+            1 + entries
+                .iter()
+                .map(|(k, v)| count_nodes(k) + count_nodes(v))
+                .sum::<usize>()
         }
     }
 }
@@ -365,16 +443,38 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError { message: msg.to_string(), mark: None }
+        DeError {
+            message: msg.to_string(),
+            mark: None,
+        }
     }
 
     // Never echo a string's value: a misplaced secret must not reach an error message.
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        DeError::custom(format_args!("expected {exp}, found {}", describe(&unexp)))
+        DeError::custom(format_args!(
+            "expected {}, found {}",
+            expected(exp),
+            describe(&unexp)
+        ))
     }
 
     fn invalid_value(unexp: Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        DeError::custom(format_args!("invalid value {}; expected {exp}", describe(&unexp)))
+        DeError::custom(format_args!(
+            "invalid value {}; expected {exp}",
+            describe(&unexp)
+        ))
+    }
+}
+
+/// serde's "expected" in the words of YAML, not of Rust (`struct DockerSource` is a mapping).
+fn expected(exp: &dyn de::Expected) -> String {
+    let text = exp.to_string();
+    if text.starts_with("struct ") || text == "a map" {
+        "a mapping".to_owned()
+    } else if text == "a sequence" {
+        "a list".to_owned()
+    } else {
+        text
     }
 }
 
@@ -402,9 +502,15 @@ pub struct UnknownKey {
 }
 
 /// Deserializes `T` from `node`, collecting unknown keys.
-pub fn from_node<'de, T: de::Deserialize<'de>>(node: &Node) -> Result<(T, Vec<UnknownKey>), DeError> {
+pub fn from_node<'de, T: de::Deserialize<'de>>(
+    node: &Node,
+) -> Result<(T, Vec<UnknownKey>), DeError> {
     let unknown = RefCell::new(Vec::new());
-    let value = T::deserialize(NodeDe { node, unknown: &unknown, unknown_key: None })?;
+    let value = T::deserialize(NodeDe {
+        node,
+        unknown: &unknown,
+        unknown_key: None,
+    })?;
     Ok((value, unknown.into_inner()))
 }
 
@@ -423,12 +529,18 @@ struct NodeDe<'a> {
 
 impl<'a> NodeDe<'a> {
     fn child(&self, node: &'a Node) -> NodeDe<'a> {
-        NodeDe { node, unknown: self.unknown, unknown_key: None }
+        NodeDe {
+            node,
+            unknown: self.unknown,
+            unknown_key: None,
+        }
     }
 
     fn scalar_text(&self, exp: &dyn de::Expected) -> Result<&'a str, DeError> {
         match &self.node.value {
-            Value::Scalar { .. } if self.node.is_null() => Err(de::Error::invalid_type(Unexpected::Unit, exp)),
+            Value::Scalar { .. } if self.node.is_null() => {
+                Err(de::Error::invalid_type(Unexpected::Unit, exp))
+            }
             Value::Scalar { text, .. } => Ok(text),
             Value::Seq(_) => Err(de::Error::invalid_type(Unexpected::Seq, exp)),
             Value::Map(_) => Err(de::Error::invalid_type(Unexpected::Map, exp)),
@@ -456,7 +568,9 @@ fn resolve(text: &str, plain: bool) -> Typed<'_> {
     match text {
         "true" | "True" | "TRUE" => return Typed::Bool(true),
         "false" | "False" | "FALSE" => return Typed::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Typed::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Typed::Float(f64::INFINITY);
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Typed::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Typed::Float(f64::NAN),
         _ => {}
@@ -471,19 +585,22 @@ fn resolve(text: &str, plain: bool) -> Typed<'_> {
         }
     }
     if let Some(hex) = text.strip_prefix("0x")
-        && let Ok(n) = i64::from_str_radix(hex, 16) {
-            return Typed::Int(n);
-        }
+        && let Ok(n) = i64::from_str_radix(hex, 16)
+    {
+        return Typed::Int(n);
+    }
     if let Some(oct) = text.strip_prefix("0o")
-        && let Ok(n) = i64::from_str_radix(oct, 8) {
-            return Typed::Int(n);
-        }
+        && let Ok(n) = i64::from_str_radix(oct, 8)
+    {
+        return Typed::Int(n);
+    }
     let looks_numeric = digits.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-        && digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'));
-    if looks_numeric
-        && let Ok(n) = text.parse::<f64>() {
-            return Typed::Float(n);
-        }
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'));
+    if looks_numeric && let Ok(n) = text.parse::<f64>() {
+        return Typed::Float(n);
+    }
     Typed::Str(text)
 }
 
@@ -509,7 +626,10 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
                 Typed::Float(n) => visitor.visit_f64(n),
                 Typed::Str(s) => visitor.visit_str(s),
             },
-            Value::Seq(items) => visitor.visit_seq(SeqAccess { items: items.iter(), parent: &self }),
+            Value::Seq(items) => visitor.visit_seq(SeqAccess {
+                items: items.iter(),
+                parent: &self,
+            }),
             Value::Map(entries) => visitor.visit_map(MapAccess::new(&self, entries, None)),
         };
         result.map_err(|e| e.at(mark))
@@ -541,7 +661,11 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
     }
 
     fn deserialize_option<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        if self.node.is_null() { visitor.visit_none() } else { visitor.visit_some(self) }
+        if self.node.is_null() {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
     }
 
     fn deserialize_unit<V: de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -574,7 +698,11 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
         .map_err(|e| e.at(self.node.mark))
     }
 
-    fn deserialize_tuple<V: de::Visitor<'de>>(self, _: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: de::Visitor<'de>>(
+        self,
+        _: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -619,12 +747,18 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
         match &self.node.value {
             Value::Map(entries) if entries.len() == 1 => {
                 let (key, value) = &entries[0];
-                visitor.visit_enum(EnumAccess { key, value: self.child(value) })
+                visitor.visit_enum(EnumAccess {
+                    key,
+                    value: self.child(value),
+                })
             }
             Value::Scalar { text, .. } if !self.node.is_null() => {
                 visitor.visit_enum(text.as_str().into_deserializer())
             }
-            _ => Err(de::Error::invalid_type(Unexpected::Other(self.node.kind()), &visitor)),
+            _ => Err(de::Error::invalid_type(
+                Unexpected::Other(self.node.kind()),
+                &visitor,
+            )),
         }
         .map_err(|e: DeError| e.at(mark))
     }
@@ -687,16 +821,32 @@ struct MapAccess<'a, 'p> {
 }
 
 impl<'a, 'p> MapAccess<'a, 'p> {
-    fn new(parent: &'p NodeDe<'a>, entries: &'a [(Node, Node)], fields: Option<&'static [&'static str]>) -> Self {
-        MapAccess { entries: entries.iter(), parent, fields, value: None, value_is_unknown: None, seen: Vec::new() }
+    fn new(
+        parent: &'p NodeDe<'a>,
+        entries: &'a [(Node, Node)],
+        fields: Option<&'static [&'static str]>,
+    ) -> Self {
+        MapAccess {
+            entries: entries.iter(),
+            parent,
+            fields,
+            value: None,
+            value_is_unknown: None,
+            seen: Vec::new(),
+        }
     }
 }
 
 impl<'de> de::MapAccess<'de> for MapAccess<'_, '_> {
     type Error = DeError;
 
-    fn next_key_seed<K: de::DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
-        let Some((key, value)) = self.entries.next() else { return Ok(None) };
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        let Some((key, value)) = self.entries.next() else {
+            return Ok(None);
+        };
         self.value = Some(value);
         self.value_is_unknown = None;
         let Some(fields) = self.fields else {
@@ -725,7 +875,10 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, '_> {
         }
     }
 
-    fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, DeError> {
         let Some(value) = self.value.take() else {
             return Err(DeError::custom("value requested before its key"));
         };
@@ -746,7 +899,10 @@ impl<'de, 'a> de::EnumAccess<'de> for EnumAccess<'a> {
     type Error = DeError;
     type Variant = NodeDe<'a>;
 
-    fn variant_seed<V: de::DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, NodeDe<'a>), DeError> {
+    fn variant_seed<V: de::DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, NodeDe<'a>), DeError> {
         let variant = seed.deserialize(self.value.child(self.key))?;
         Ok((variant, self.value))
     }
@@ -759,7 +915,10 @@ impl<'de> de::VariantAccess<'de> for NodeDe<'_> {
         de::Deserialize::deserialize(self)
     }
 
-    fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
+    fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, DeError> {
         seed.deserialize(self)
     }
 
@@ -806,17 +965,25 @@ mod tests {
             parsed.problems,
             vec![Problem {
                 mark: Mark { line: 3, col: 1 },
-                message: "duplicate key `a` (first given at line 1); expected each key once".to_owned()
+                message: "duplicate key `a` (first given at line 1); expected each key once"
+                    .to_owned()
             }]
         );
-        assert_eq!(to_json(&parsed.root.expect("root")).expect("json"), serde_json::json!({"a": 1, "b": 2}));
+        assert_eq!(
+            to_json(&parsed.root.expect("root")).expect("json"),
+            serde_json::json!({"a": 1, "b": 2})
+        );
     }
 
     #[test]
     fn syntax_errors_are_located() {
         let error = parse("a: [1, 2\nb: 3\n").expect_err("unclosed flow sequence");
         assert_eq!(error.mark.line, 2);
-        assert!(error.message.starts_with("invalid YAML: "), "{}", error.message);
+        assert!(
+            error.message.starts_with("invalid YAML: "),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
@@ -826,15 +993,26 @@ mod tests {
             let p = i - 1;
             bomb.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
         }
-        assert!(parse(&bomb).expect_err("bomb").message.contains("more than"));
+        assert!(
+            parse(&bomb)
+                .expect_err("bomb")
+                .message
+                .contains("more than")
+        );
         let deep = "[".repeat(10_000);
         assert!(parse(&deep).is_err());
     }
 
     #[test]
     fn plain_scalars_resolve_as_yaml_1_2_and_quoted_ones_stay_strings() {
-        let json = to_json(&root("a: 1\nb: '1'\nc: true\nd: ~\ne: 1.5\nf: 0x10\ng: yes\n")).expect("json");
-        assert_eq!(json, serde_json::json!({"a": 1, "b": "1", "c": true, "d": null, "e": 1.5, "f": 16, "g": "yes"}));
+        let json = to_json(&root(
+            "a: 1\nb: '1'\nc: true\nd: ~\ne: 1.5\nf: 0x10\ng: yes\n",
+        ))
+        .expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"a": 1, "b": "1", "c": true, "d": null, "e": 1.5, "f": 16, "g": "yes"})
+        );
     }
 
     #[derive(Debug, serde::Deserialize)]
@@ -849,18 +1027,26 @@ mod tests {
 
     #[test]
     fn struct_keys_match_either_spelling_and_unknown_keys_are_collected() {
-        let (probe, unknown) = from_node::<Probe>(&root("disk-quota: 1G\nno_route: true\nextra: 1\n")).expect("ok");
+        let (probe, unknown) =
+            from_node::<Probe>(&root("disk-quota: 1G\nno_route: true\nextra: 1\n")).expect("ok");
         assert_eq!(probe.disk_quota.as_deref(), Some("1G"));
         assert_eq!(probe.no_route, Some(true));
         assert_eq!(unknown.len(), 1);
-        assert_eq!((unknown[0].key.as_str(), unknown[0].mark), ("extra", Mark { line: 3, col: 1 }));
+        assert_eq!(
+            (unknown[0].key.as_str(), unknown[0].mark),
+            ("extra", Mark { line: 3, col: 1 })
+        );
     }
 
     #[test]
     fn both_spellings_of_one_key_are_an_error() {
-        let error = from_node::<Probe>(&root("disk_quota: 1G\ndisk-quota: 2G\n")).expect_err("twice");
+        let error =
+            from_node::<Probe>(&root("disk_quota: 1G\ndisk-quota: 2G\n")).expect_err("twice");
         assert_eq!(error.mark, Some(Mark { line: 2, col: 1 }));
-        assert_eq!(error.message, "`disk-quota` is the same key as `disk_quota` (line 1); expected it once");
+        assert_eq!(
+            error.message,
+            "`disk-quota` is the same key as `disk_quota` (line 1); expected it once"
+        );
     }
 
     #[test]

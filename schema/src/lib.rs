@@ -329,7 +329,10 @@ pub struct ManifestSidecar {
     pub process_types: Option<Vec<String>>,
     #[schemars(required)]
     pub command: Option<String>,
-    #[schemars(with = "Option<String>", pattern(r"^\s*[0-9]+\s*([bB]|[kKmMgGtT][bB]?)\s*$"))]
+    #[schemars(
+        with = "Option<String>",
+        pattern(r"^\s*[0-9]+\s*([bB]|[kKmMgGtT][bB]?)\s*$")
+    )]
     pub memory: Option<Scalar>,
 }
 
@@ -558,12 +561,20 @@ pub enum Strategy {
 
 /// The JSON Schema of a Cloud Foundry app manifest as driftless reads it.
 pub fn manifest_schema() -> serde_json::Value {
-    finish(schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<AppManifest>())
+    finish(
+        schemars::generate::SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<AppManifest>(),
+    )
 }
 
 /// The JSON Schema of `driftless.yaml`.
 pub fn config_schema() -> serde_json::Value {
-    finish(schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<Config>())
+    finish(
+        schemars::generate::SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<Config>(),
+    )
 }
 
 /// The spelling of `key` with hyphens and underscores swapped, if it has either.
@@ -613,5 +624,8 @@ pub fn schema_files() -> Vec<(&'static str, String)> {
         text.push('\n');
         text
     };
-    vec![("manifest.schema.json", pretty(manifest_schema())), ("driftless.schema.json", pretty(config_schema()))]
+    vec![
+        ("manifest.schema.json", pretty(manifest_schema())),
+        ("driftless.schema.json", pretty(config_schema())),
+    ]
 }

@@ -15,15 +15,28 @@ use crate::{
 pub const DEFAULT_FOUNDATION: &str = "default";
 
 /// The validated config plus the implicit default foundation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct RepoSetup {
     config: RepoConfig,
     implicit: Vec<FoundationConfig>,
 }
 
+impl Default for RepoSetup {
+    fn default() -> Self {
+        RepoSetup {
+            config: RepoConfig::default(),
+            implicit: vec![FoundationConfig::default()],
+        }
+    }
+}
+
 impl RepoSetup {
     pub fn foundations(&self) -> &[FoundationConfig] {
-        if self.config.foundations.is_empty() { &self.implicit } else { &self.config.foundations }
+        if self.config.foundations.is_empty() {
+            &self.implicit
+        } else {
+            &self.config.foundations
+        }
     }
 
     pub fn config(&self) -> &RepoConfig {
@@ -49,17 +62,31 @@ impl Default for FoundationConfig {
     }
 }
 
-pub(super) fn load(file: &SourceFile, options: &LoadOptions, out: &mut Vec<Diagnostic>) -> RepoSetup {
-    let mut sink = Sink { path: &file.path, strict: options.strict, out };
+pub(super) fn load(
+    file: &SourceFile,
+    options: &LoadOptions,
+    out: &mut Vec<Diagnostic>,
+) -> RepoSetup {
+    let mut sink = Sink {
+        path: &file.path,
+        strict: options.strict,
+        out,
+    };
     let errors_before = sink.errors();
     let mut config = read(file, &mut sink);
     config.valid = sink.errors() == errors_before;
-    RepoSetup { config, implicit: vec![FoundationConfig::default()] }
+    RepoSetup {
+        config,
+        ..RepoSetup::default()
+    }
 }
 
 fn read(file: &SourceFile, sink: &mut Sink<'_>) -> RepoConfig {
     let Ok(text) = std::str::from_utf8(&file.bytes) else {
-        sink.error(Mark { line: 1, col: 1 }, "the file is not UTF-8 text; expected YAML");
+        sink.error(
+            Mark { line: 1, col: 1 },
+            "the file is not UTF-8 text; expected YAML",
+        );
         return RepoConfig::default();
     };
     match yaml::parse(text) {
@@ -80,16 +107,29 @@ fn read(file: &SourceFile, sink: &mut Sink<'_>) -> RepoConfig {
 }
 
 /// The top-level keys of `driftless.yaml`; a test checks them against the schema.
-pub const CONFIG_KEYS: [&str; 4] = ["foundations", "registries", "policy", "apps"];
+pub(super) const CONFIG_KEYS: [&str; 4] = ["foundations", "registries", "policy", "apps"];
 
 /// Deserializes each entry of the list at `key` on its own, so one bad entry hides no other.
-fn entries<T: serde::de::DeserializeOwned>(root: &Node, key: &str, sink: &mut Sink<'_>) -> Vec<(usize, T)> {
-    let Some(list) = root.get(key).filter(|n| !n.is_null()) else { return Vec::new() };
+fn entries<T: serde::de::DeserializeOwned>(
+    root: &Node,
+    key: &str,
+    sink: &mut Sink<'_>,
+) -> Vec<(usize, T)> {
+    let Some(list) = root.get(key).filter(|n| !n.is_null()) else {
+        return Vec::new();
+    };
     if !matches!(list.value, yaml::Value::Seq(_)) {
-        sink.error(list.mark, format!("`{key}` must be a list, found {}", list.kind()));
+        sink.error(
+            list.mark,
+            format!("`{key}` must be a list, found {}", list.kind()),
+        );
         return Vec::new();
     }
-    list.items().iter().enumerate().filter_map(|(i, item)| one(item, sink).map(|t| (i, t))).collect()
+    list.items()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| one(item, sink).map(|t| (i, t)))
+        .collect()
 }
 
 fn one<T: serde::de::DeserializeOwned>(node: &Node, sink: &mut Sink<'_>) -> Option<T> {
@@ -126,19 +166,29 @@ pub(super) fn mark_at(node: &Node, path: &[&str]) -> Mark {
 fn validate(root: &Node, sink: &mut Sink<'_>) -> RepoConfig {
     let mut config = RepoConfig::default();
     if !matches!(root.value, yaml::Value::Map(_)) {
-        sink.error(root.mark, format!("driftless.yaml must be a mapping, found {}", root.kind()));
+        sink.error(
+            root.mark,
+            format!("driftless.yaml must be a mapping, found {}", root.kind()),
+        );
         return config;
     }
     for (key, _) in root.entries() {
         let text = key.as_scalar().unwrap_or_default();
         if !CONFIG_KEYS.contains(&text) {
-            let unknown = yaml::UnknownKey { mark: key.mark, key: text.to_owned(), known: &CONFIG_KEYS };
+            let unknown = yaml::UnknownKey {
+                mark: key.mark,
+                key: text.to_owned(),
+                known: &CONFIG_KEYS,
+            };
             super::manifest::report_unknown(std::slice::from_ref(&unknown), sink);
         }
     }
     let foundations: Vec<(usize, wire::Foundation)> = entries(root, "foundations", sink);
     let registries: Vec<(usize, wire::Registry)> = entries(root, "registries", sink);
-    let policy: Option<wire::Policy> = root.get("policy").filter(|n| !n.is_null()).and_then(|n| one(n, sink));
+    let policy: Option<wire::Policy> = root
+        .get("policy")
+        .filter(|n| !n.is_null())
+        .and_then(|n| one(n, sink));
     let apps: Vec<(usize, wire::AppSettings)> = entries(root, "apps", sink);
 
     for (i, f) in &foundations {
@@ -148,22 +198,40 @@ fn validate(root: &Node, sink: &mut Sink<'_>) -> RepoConfig {
             sink.error(at(""), "a foundation needs a `name`");
             continue;
         };
-        if config.foundations.iter().any(|o: &FoundationConfig| o.name == name) {
-            sink.error(at("name"), format!("foundation `{name}` is defined twice; expected unique names"));
+        if config
+            .foundations
+            .iter()
+            .any(|o: &FoundationConfig| o.name == name)
+        {
+            sink.error(
+                at("name"),
+                format!("foundation `{name}` is defined twice; expected unique names"),
+            );
             continue;
         }
         let api = match f.api.as_deref() {
-            Some(api) if api.starts_with("https://") || api.starts_with("http://") => api.trim_end_matches('/').to_owned(),
+            Some(api) if api.starts_with("https://") || api.starts_with("http://") => {
+                api.trim_end_matches('/').to_owned()
+            }
             Some(_) => {
-                sink.error(at("api"), format!("foundation `{name}`: `api` must be an http:// or https:// URL"));
+                sink.error(
+                    at("api"),
+                    format!("foundation `{name}`: `api` must be an http:// or https:// URL"),
+                );
                 String::new()
             }
             None => {
-                sink.error(at(""), format!("foundation `{name}` needs `api`, the Cloud Controller URL"));
+                sink.error(
+                    at(""),
+                    format!("foundation `{name}` needs `api`, the Cloud Controller URL"),
+                );
                 String::new()
             }
         };
-        let auth = f.auth.as_ref().and_then(|auth| foundation_auth(auth, &name, at("auth"), sink));
+        let auth = f
+            .auth
+            .as_ref()
+            .and_then(|auth| foundation_auth(auth, &name, at("auth"), sink));
         let path = match normalise_dir(f.path.as_deref().unwrap_or("")) {
             Ok(path) => path,
             Err(message) => {
@@ -186,7 +254,12 @@ fn validate(root: &Node, sink: &mut Sink<'_>) -> RepoConfig {
     for (i, a) in config.foundations.iter().enumerate() {
         for b in &config.foundations[i + 1..] {
             if a.path != b.path && (a.path.starts_with(&b.path) || b.path.starts_with(&a.path)) {
-                let idx = config.foundations.iter().position(|f| f.name == b.name).unwrap_or(0).to_string();
+                let idx = config
+                    .foundations
+                    .iter()
+                    .position(|f| f.name == b.name)
+                    .unwrap_or(0)
+                    .to_string();
                 sink.error(
                     mark_at(root, &["foundations", &idx, "path"]),
                     format!(
@@ -216,11 +289,17 @@ fn validate(root: &Node, sink: &mut Sink<'_>) -> RepoConfig {
             }
         };
         if config.registry(&host).is_some() {
-            sink.error(at("host"), format!("registry `{host}` is listed twice; expected one entry per host"));
+            sink.error(
+                at("host"),
+                format!("registry `{host}` is listed twice; expected one entry per host"),
+            );
             continue;
         }
         if r.password.is_some() && r.username.is_none() {
-            sink.error(at("password"), format!("registry `{host}`: a `password` needs a `username`"));
+            sink.error(
+                at("password"),
+                format!("registry `{host}`: a `password` needs a `username`"),
+            );
         }
         if r.username.is_some() && r.password.is_none() && r.docker_config.is_none() {
             sink.error(at("username"), format!("registry `{host}`: `username` needs a `password` reference or a `docker_config`"));
@@ -240,12 +319,20 @@ fn validate(root: &Node, sink: &mut Sink<'_>) -> RepoConfig {
         for (i, host) in p.allowed_registries.iter().flatten().enumerate() {
             match normalise_host(host) {
                 Ok(host) => allowed.push(host),
-                Err(message) => sink.error(mark_at(root, &["policy", "allowed_registries", &i.to_string()]), message),
+                Err(message) => sink.error(
+                    mark_at(root, &["policy", "allowed_registries", &i.to_string()]),
+                    message,
+                ),
             }
         }
-        let fraction = p.max_delete_fraction.unwrap_or(defaults.max_delete_fraction);
+        let fraction = p
+            .max_delete_fraction
+            .unwrap_or(defaults.max_delete_fraction);
         if !(0.0..=1.0).contains(&fraction) {
-            sink.error(mark_at(root, &["policy", "max_delete_fraction"]), "`max_delete_fraction` must be between 0 and 1");
+            sink.error(
+                mark_at(root, &["policy", "max_delete_fraction"]),
+                "`max_delete_fraction` must be between 0 and 1",
+            );
         }
         config.policy = Policy {
             allowed_registries: allowed,
@@ -264,38 +351,67 @@ fn validate(root: &Node, sink: &mut Sink<'_>) -> RepoConfig {
         let idx = i.to_string();
         let at = |key: &str| mark_at(root, &["apps", &idx, key]);
         let Some(pattern) = a.pattern.clone().filter(|p| !p.is_empty()) else {
-            sink.error(at(""), "an `apps` entry needs `match`, a glob over `org/space/name`");
+            sink.error(
+                at(""),
+                "an `apps` entry needs `match`, a glob over `org/space/name`",
+            );
             continue;
         };
         let segments = pattern.split('/').count();
         if segments != 3 && !pattern.contains("**") {
-            sink.error(at("match"), format!("`match: {pattern}` must have three segments, `org/space/name` (or use `**`)"));
+            sink.error(
+                at("match"),
+                format!(
+                    "`match: {pattern}` must have three segments, `org/space/name` (or use `**`)"
+                ),
+            );
             continue;
         }
         if let Some(foundation) = &a.foundation
-            && !foundation_names.contains(&foundation.as_str()) {
-                let hint = match suggest(foundation, &foundation_names) {
-                    Some(name) => format!("; did you mean `{name}`?"),
-                    None if foundation_names.is_empty() => "; `foundations` defines none".to_owned(),
-                    None => format!("; defined: {}", foundation_names.join(", ")),
-                };
-                sink.error(at("foundation"), format!("foundation `{foundation}` is not defined in `foundations`{hint}"));
-                continue;
-            }
-        rules.push(AppRule { pattern: Glob::new(pattern), foundation: a.foundation.clone(), strategy: a.strategy, suspend: a.suspend });
+            && !foundation_names.contains(&foundation.as_str())
+        {
+            let hint = match suggest(foundation, &foundation_names) {
+                Some(name) => format!("; did you mean `{name}`?"),
+                None if foundation_names.is_empty() => "; `foundations` defines none".to_owned(),
+                None => format!("; defined: {}", foundation_names.join(", ")),
+            };
+            sink.error(
+                at("foundation"),
+                format!("foundation `{foundation}` is not defined in `foundations`{hint}"),
+            );
+            continue;
+        }
+        rules.push(AppRule {
+            pattern: Glob::new(pattern),
+            foundation: a.foundation.clone(),
+            strategy: a.strategy,
+            suspend: a.suspend,
+        });
     }
     config.app_rules = rules;
     config
 }
 
-fn foundation_auth(auth: &wire::FoundationAuth, name: &str, at: Mark, sink: &mut Sink<'_>) -> Option<Auth> {
-    match (&auth.username, &auth.password, &auth.client_id, &auth.client_secret) {
-        (Some(username), Some(password), None, None) => {
-            Some(Auth::Password { username: username.clone(), password: password.clone() })
-        }
-        (None, None, Some(client_id), Some(client_secret)) => {
-            Some(Auth::Client { client_id: client_id.clone(), client_secret: client_secret.clone() })
-        }
+fn foundation_auth(
+    auth: &wire::FoundationAuth,
+    name: &str,
+    at: Mark,
+    sink: &mut Sink<'_>,
+) -> Option<Auth> {
+    match (
+        &auth.username,
+        &auth.password,
+        &auth.client_id,
+        &auth.client_secret,
+    ) {
+        (Some(username), Some(password), None, None) => Some(Auth::Password {
+            username: username.clone(),
+            password: password.clone(),
+        }),
+        (None, None, Some(client_id), Some(client_secret)) => Some(Auth::Client {
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+        }),
         _ => {
             sink.error(
                 at,
@@ -316,7 +432,9 @@ fn normalise_dir(path: &str) -> Result<String, String> {
         return Ok(String::new());
     }
     if path.starts_with('/') || trimmed.split('/').any(|c| c == ".." || c.is_empty()) {
-        return Err(format!("`path: {path}` must be a directory inside the repo, such as `prod/`"));
+        return Err(format!(
+            "`path: {path}` must be a directory inside the repo, such as `prod/`"
+        ));
     }
     Ok(format!("{trimmed}/"))
 }

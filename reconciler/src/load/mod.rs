@@ -56,13 +56,23 @@ pub fn load(files: &[SourceFile], options: &LoadOptions) -> Loaded {
     let mut files: Vec<&SourceFile> = files.iter().filter(|f| is_yaml(&f.path)).collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
 
-    let config_files: Vec<&&SourceFile> = files.iter().filter(|f| CONFIG_FILES.contains(&f.path.as_str())).collect();
+    let config_files: Vec<&&SourceFile> = files
+        .iter()
+        .filter(|f| CONFIG_FILES.contains(&f.path.as_str()))
+        .collect();
     let config = match config_files.as_slice() {
         [] => config::RepoSetup::default(),
         [file, rest @ ..] => {
             for extra in rest {
-                let mut sink = Sink { path: &extra.path, strict: options.strict, out: &mut diagnostics };
-                sink.error(Mark { line: 1, col: 1 }, format!("both `{}` and `{}` exist; keep one", file.path, extra.path));
+                let mut sink = Sink {
+                    path: &extra.path,
+                    strict: options.strict,
+                    out: &mut diagnostics,
+                };
+                sink.error(
+                    Mark { line: 1, col: 1 },
+                    format!("both `{}` and `{}` exist; keep one", file.path, extra.path),
+                );
             }
             config::load(file, options, &mut diagnostics)
         }
@@ -71,15 +81,30 @@ pub fn load(files: &[SourceFile], options: &LoadOptions) -> Loaded {
     let mut foundations: Vec<FoundationDesired> = config
         .foundations()
         .iter()
-        .map(|f| FoundationDesired { name: f.name.clone(), ..FoundationDesired::default() })
+        .map(|f| FoundationDesired {
+            name: f.name.clone(),
+            ..FoundationDesired::default()
+        })
         .collect();
-    let mut first_seen: Vec<BTreeMap<AppKey, (String, Mark)>> = vec![BTreeMap::new(); foundations.len()];
+    let mut first_seen: Vec<BTreeMap<AppKey, (String, Mark)>> =
+        vec![BTreeMap::new(); foundations.len()];
 
-    for file in files.iter().filter(|f| !CONFIG_FILES.contains(&f.path.as_str())) {
-        let mut sink = Sink { path: &file.path, strict: options.strict, out: &mut diagnostics };
-        let Some(parsed) = parse_manifest_file(file, &config, &mut sink) else { continue };
+    for file in files
+        .iter()
+        .filter(|f| !CONFIG_FILES.contains(&f.path.as_str()))
+    {
+        let mut sink = Sink {
+            path: &file.path,
+            strict: options.strict,
+            out: &mut diagnostics,
+        };
+        let Some(parsed) = parse_manifest_file(file, &config, &mut sink) else {
+            continue;
+        };
         for (index, foundation) in config.foundations().iter().enumerate() {
-            let Some(space) = space_of(&file.path, foundation) else { continue };
+            let Some(space) = space_of(&file.path, foundation) else {
+                continue;
+            };
             let desired = &mut foundations[index];
             desired.spaces.insert(space.clone());
             match &parsed {
@@ -111,7 +136,13 @@ pub fn load(files: &[SourceFile], options: &LoadOptions) -> Loaded {
 
     diagnostics.sort();
     diagnostics.dedup();
-    Loaded { repo: Repo { config: config.into_config(), foundations }, diagnostics }
+    Loaded {
+        repo: Repo {
+            config: config.into_config(),
+            foundations,
+        },
+        diagnostics,
+    }
 }
 
 /// Records a declared name; a second declaration of it (ignoring case) is an error, and the
@@ -150,12 +181,22 @@ enum ManifestFile {
 }
 
 /// Reads one YAML file; `None` when it is not a manifest at all (and not an error).
-fn parse_manifest_file(file: &SourceFile, config: &config::RepoSetup, sink: &mut Sink<'_>) -> Option<ManifestFile> {
-    let at_depth = config.foundations().iter().any(|f| space_of(&file.path, f).is_some());
+fn parse_manifest_file(
+    file: &SourceFile,
+    config: &config::RepoSetup,
+    sink: &mut Sink<'_>,
+) -> Option<ManifestFile> {
+    let at_depth = config
+        .foundations()
+        .iter()
+        .any(|f| space_of(&file.path, f).is_some());
     let start = Mark { line: 1, col: 1 };
     let Ok(text) = std::str::from_utf8(&file.bytes) else {
         if at_depth {
-            sink.error(start, "the file is not UTF-8 text; expected a YAML app manifest");
+            sink.error(
+                start,
+                "the file is not UTF-8 text; expected a YAML app manifest",
+            );
             return Some(ManifestFile::Unreadable);
         }
         return None;
@@ -181,7 +222,10 @@ fn parse_manifest_file(file: &SourceFile, config: &config::RepoSetup, sink: &mut
             .map(|f| format!("`{}<org>/<space>/<file>.yml`", f.path))
             .collect::<Vec<_>>()
             .join(" or ");
-        sink.error(root.mark, format!("this manifest is not at `<org>/<space>/` depth: expected {shape}"));
+        sink.error(
+            root.mark,
+            format!("this manifest is not at `<org>/<space>/` depth: expected {shape}"),
+        );
         return None;
     }
     if !parsed.problems.is_empty() {
@@ -197,9 +241,10 @@ fn parse_manifest_file(file: &SourceFile, config: &config::RepoSetup, sink: &mut
 pub fn space_of(path: &str, foundation: &FoundationConfig) -> Option<SpaceKey> {
     let rest = path.strip_prefix(foundation.path.as_str())?;
     match rest.split('/').collect::<Vec<_>>().as_slice() {
-        [org, space, _file] if !org.is_empty() && !space.is_empty() => {
-            Some(SpaceKey { org: (*org).to_owned(), space: (*space).to_owned() })
-        }
+        [org, space, _file] if !org.is_empty() && !space.is_empty() => Some(SpaceKey {
+            org: (*org).to_owned(),
+            space: (*space).to_owned(),
+        }),
         _ => None,
     }
 }
@@ -228,8 +273,15 @@ pub fn read_dir(root: &Path) -> std::io::Result<Vec<SourceFile>> {
                 pending.push(path);
             } else if is_yaml(&name) && (kind.is_file() || path.is_file()) {
                 let relative = path.strip_prefix(root).unwrap_or(&path);
-                let relative = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-                files.push(SourceFile { path: relative, bytes: std::fs::read(&path)? });
+                let relative = relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                files.push(SourceFile {
+                    path: relative,
+                    bytes: std::fs::read(&path)?,
+                });
             }
         }
     }
@@ -257,8 +309,19 @@ impl Loaded {
         Counts {
             apps: keys.len(),
             unknown: unknown.len(),
-            errors: self.diagnostics.iter().filter(|d| d.severity == Severity::Error).count(),
-            warnings: self.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count(),
+            errors: self
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count(),
+            warnings: self
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Warning)
+                .count(),
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

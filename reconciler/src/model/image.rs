@@ -30,7 +30,9 @@ pub struct ImageRefError {
 }
 
 fn err(reason: impl Into<String>) -> ImageRefError {
-    ImageRefError { reason: reason.into() }
+    ImageRefError {
+        reason: reason.into(),
+    }
 }
 
 impl ImageRef {
@@ -77,7 +79,12 @@ impl ImageRef {
             (None, None) => Some("latest".to_owned()),
             (tag, _) => tag,
         };
-        Ok(ImageRef { registry, repository, tag, digest })
+        Ok(ImageRef {
+            registry,
+            repository,
+            tag,
+            digest,
+        })
     }
 
     /// `registry/repository`, without tag or digest.
@@ -87,7 +94,10 @@ impl ImageRef {
 
     /// The same image pinned to `digest`, keeping the tag for readability.
     pub fn pinned(&self, digest: &str) -> ImageRef {
-        ImageRef { digest: Some(digest.to_owned()), ..self.clone() }
+        ImageRef {
+            digest: Some(digest.to_owned()),
+            ..self.clone()
+        }
     }
 }
 
@@ -117,7 +127,9 @@ fn parse_tag(tag: &str) -> Result<String, ImageRefError> {
     let valid = !tag.is_empty()
         && tag.len() <= 128
         && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-        && tag.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if valid {
         Ok(tag.to_owned())
     } else {
@@ -129,14 +141,22 @@ fn parse_tag(tag: &str) -> Result<String, ImageRefError> {
 }
 
 fn parse_digest(digest: &str) -> Result<String, ImageRefError> {
-    let bad = || err(format!("the digest `{digest}` is invalid: it must be sha256:<64 lowercase hex digits>"));
+    let bad = || {
+        err(format!(
+            "the digest `{digest}` is invalid: it must be sha256:<64 lowercase hex digits>"
+        ))
+    };
     let (algorithm, hex) = digest.split_once(':').ok_or_else(bad)?;
     let len = match algorithm {
         "sha256" => 64,
         "sha512" => 128,
         _ => return Err(bad()),
     };
-    if hex.len() == len && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if hex.len() == len
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         Ok(digest.to_owned())
     } else {
         Err(bad())
@@ -146,8 +166,13 @@ fn parse_digest(digest: &str) -> Result<String, ImageRefError> {
 /// Splits off the registry host: the first component is a host if it has a `.` or a `:`, or
 /// is `localhost` (as in the Docker client).
 fn split_domain(name: &str) -> Result<(Option<&str>, &str), ImageRefError> {
-    let Some((first, rest)) = name.split_once('/') else { return Ok((None, name)) };
-    if !(first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase())) {
+    let Some((first, rest)) = name.split_once('/') else {
+        return Ok((None, name));
+    };
+    if !(first.contains(['.', ':'])
+        || first == "localhost"
+        || first.chars().any(|c| c.is_ascii_uppercase()))
+    {
         return Ok((None, name));
     }
     let (host, port) = match first.rsplit_once(':') {
@@ -155,16 +180,24 @@ fn split_domain(name: &str) -> Result<(Option<&str>, &str), ImageRefError> {
         _ => (first, None),
     };
     if let Some(port) = port
-        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err()) {
-            return Err(err(format!("the registry port `{port}` is not a port number")));
-        }
+        && (port.is_empty()
+            || !port.bytes().all(|b| b.is_ascii_digit())
+            || port.parse::<u16>().is_err())
+    {
+        return Err(err(format!(
+            "the registry port `{port}` is not a port number"
+        )));
+    }
     let host_ok = if let Some(v6) = host.strip_prefix('[') {
-        v6.strip_suffix(']').is_some_and(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok())
+        v6.strip_suffix(']')
+            .is_some_and(|inner| inner.parse::<std::net::Ipv6Addr>().is_ok())
     } else {
         !host.is_empty()
             && host.split('.').all(|label| {
                 !label.is_empty()
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                     && !label.starts_with('-')
                     && !label.ends_with('-')
             })
@@ -172,7 +205,9 @@ fn split_domain(name: &str) -> Result<(Option<&str>, &str), ImageRefError> {
     if host_ok {
         Ok((Some(first), rest))
     } else {
-        Err(err(format!("the registry host `{host}` is not a host name")))
+        Err(err(format!(
+            "the registry host `{host}` is not a host name"
+        )))
     }
 }
 
@@ -183,10 +218,14 @@ fn validate_path(path: &str) -> Result<(), ImageRefError> {
     }
     for component in path.split('/') {
         if component.is_empty() {
-            return Err(err("the repository path has an empty component (`//` or a trailing `/`)"));
+            return Err(err(
+                "the repository path has an empty component (`//` or a trailing `/`)",
+            ));
         }
         if component.chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(err(format!("the repository path `{path}` must be lowercase")));
+            return Err(err(format!(
+                "the repository path `{path}` must be lowercase"
+            )));
         }
         if !component_ok(component) {
             return Err(err(format!(
@@ -247,34 +286,85 @@ mod tests {
         assert_eq!(norm("nginx"), "docker.io/library/nginx:latest");
         assert_eq!(norm("nginx:1.27"), "docker.io/library/nginx:1.27");
         assert_eq!(norm("bitnami/redis"), "docker.io/bitnami/redis:latest");
-        assert_eq!(norm("index.docker.io/library/nginx:1"), "docker.io/library/nginx:1");
+        assert_eq!(
+            norm("index.docker.io/library/nginx:1"),
+            "docker.io/library/nginx:1"
+        );
     }
 
     #[test]
     fn hosts_ports_tags_and_digests_are_kept() {
         let digest = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(norm("localhost:5000/demo/hello:v1"), "localhost:5000/demo/hello:v1");
-        assert_eq!(norm("Registry.Example.com/team/app:1.2"), "registry.example.com/team/app:1.2");
-        assert_eq!(norm(&format!("reg.io/app@{digest}")), format!("reg.io/app@{digest}"));
-        assert_eq!(norm(&format!("reg.io/app:v2@{digest}")), format!("reg.io/app:v2@{digest}"));
+        assert_eq!(
+            norm("localhost:5000/demo/hello:v1"),
+            "localhost:5000/demo/hello:v1"
+        );
+        assert_eq!(
+            norm("Registry.Example.com/team/app:1.2"),
+            "registry.example.com/team/app:1.2"
+        );
+        assert_eq!(
+            norm(&format!("reg.io/app@{digest}")),
+            format!("reg.io/app@{digest}")
+        );
+        assert_eq!(
+            norm(&format!("reg.io/app:v2@{digest}")),
+            format!("reg.io/app:v2@{digest}")
+        );
         assert_eq!(norm("[::1]:5000/app:x"), "[::1]:5000/app:x");
-        assert_eq!(norm("localhost/a__b.c--d_e:T_1.2-x"), "localhost/a__b.c--d_e:T_1.2-x");
+        assert_eq!(
+            norm("localhost/a__b.c--d_e:T_1.2-x"),
+            "localhost/a__b.c--d_e:T_1.2-x"
+        );
     }
 
     #[test]
     fn malformed_references_say_what_is_wrong() {
-        assert_eq!(norm("Team/App"), "error: the repository path `App` must be lowercase");
-        assert_eq!(norm("bad_host.io/app"), "error: the registry host `bad_host.io` is not a host name");
-        assert_eq!(norm("reg.io/Team/app"), "error: the repository path `Team/app` must be lowercase");
-        assert_eq!(norm("reg.io:99999/app"), "error: the registry port `99999` is not a port number");
-        assert_eq!(norm("app:-bad"), "error: the tag `-bad` is invalid: at most 128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`");
-        assert_eq!(norm("app@sha256:abc"), "error: the digest `sha256:abc` is invalid: it must be sha256:<64 lowercase hex digits>");
-        assert_eq!(norm("reg.io//app"), "error: the repository path has an empty component (`//` or a trailing `/`)");
-        assert_eq!(norm("reg.io/a-/b"), "error: the repository path component `a-` is invalid: lowercase letters and digits, separated by `.`, `_`, `__` or `-`");
-        assert_eq!(norm("a___b"), "error: the repository path component `a___b` is invalid: lowercase letters and digits, separated by `.`, `_`, `__` or `-`");
-        assert_eq!(norm("https://reg.io/app"), "error: an image reference has no URL scheme");
+        assert_eq!(
+            norm("Team/App"),
+            "error: the repository path `App` must be lowercase"
+        );
+        assert_eq!(
+            norm("bad_host.io/app"),
+            "error: the registry host `bad_host.io` is not a host name"
+        );
+        assert_eq!(
+            norm("reg.io/Team/app"),
+            "error: the repository path `Team/app` must be lowercase"
+        );
+        assert_eq!(
+            norm("reg.io:99999/app"),
+            "error: the registry port `99999` is not a port number"
+        );
+        assert_eq!(
+            norm("app:-bad"),
+            "error: the tag `-bad` is invalid: at most 128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`"
+        );
+        assert_eq!(
+            norm("app@sha256:abc"),
+            "error: the digest `sha256:abc` is invalid: it must be sha256:<64 lowercase hex digits>"
+        );
+        assert_eq!(
+            norm("reg.io//app"),
+            "error: the repository path has an empty component (`//` or a trailing `/`)"
+        );
+        assert_eq!(
+            norm("reg.io/a-/b"),
+            "error: the repository path component `a-` is invalid: lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
+        );
+        assert_eq!(
+            norm("a___b"),
+            "error: the repository path component `a___b` is invalid: lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
+        );
+        assert_eq!(
+            norm("https://reg.io/app"),
+            "error: an image reference has no URL scheme"
+        );
         assert_eq!(norm(""), "error: the image reference is empty");
-        assert_eq!(norm("app :1"), "error: the image reference contains whitespace");
+        assert_eq!(
+            norm("app :1"),
+            "error: the image reference contains whitespace"
+        );
     }
 
     #[test]

@@ -237,7 +237,10 @@ pub struct AppSettings {
 
 impl Default for AppSettings {
     fn default() -> Self {
-        AppSettings { strategy: Strategy::Rolling, suspend: false }
+        AppSettings {
+            strategy: Strategy::Rolling,
+            suspend: false,
+        }
     }
 }
 
@@ -255,14 +258,22 @@ pub struct RepoConfig {
 
 impl Default for RepoConfig {
     fn default() -> Self {
-        RepoConfig { valid: true, foundations: Vec::new(), registries: Vec::new(), policy: Policy::default(), app_rules: Vec::new() }
+        RepoConfig {
+            valid: true,
+            foundations: Vec::new(),
+            registries: Vec::new(),
+            policy: Policy::default(),
+            app_rules: Vec::new(),
+        }
     }
 }
 
 impl RepoConfig {
     /// The credentials entry for a registry host, if any (hosts compare case-insensitively).
     pub fn registry(&self, host: &str) -> Option<&RegistryConfig> {
-        self.registries.iter().find(|r| r.host.eq_ignore_ascii_case(host))
+        self.registries
+            .iter()
+            .find(|r| r.host.eq_ignore_ascii_case(host))
     }
 }
 
@@ -282,8 +293,14 @@ pub struct FoundationConfig {
 /// How to log in to a foundation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Auth {
-    Password { username: String, password: SecretRef },
-    Client { client_id: String, client_secret: SecretRef },
+    Password {
+        username: String,
+        password: SecretRef,
+    },
+    Client {
+        client_id: String,
+        client_secret: SecretRef,
+    },
 }
 
 /// Credentials for one registry host.
@@ -348,7 +365,11 @@ impl Glob {
 
     /// Whether `key` (as `org/space/name`) matches. App names match case-insensitively.
     pub fn matches(&self, key: &AppKey) -> bool {
-        let subject = [key.space.org.as_str(), key.space.space.as_str(), key.name.as_str()];
+        let subject = [
+            key.space.org.as_str(),
+            key.space.space.as_str(),
+            key.name.as_str(),
+        ];
         let pattern: Vec<&str> = self.0.split('/').collect();
         match_segments(&pattern, &subject)
     }
@@ -357,11 +378,14 @@ impl Glob {
 fn match_segments(pattern: &[&str], subject: &[&str]) -> bool {
     match pattern.split_first() {
         None => subject.is_empty(),
-        Some((&"**", rest)) => (0..=subject.len()).any(|skip| match_segments(rest, &subject[skip..])),
+        Some((&"**", rest)) => {
+            (0..=subject.len()).any(|skip| match_segments(rest, &subject[skip..]))
+        }
         Some((first, rest)) => {
             let last = subject.len() == 1 && rest.is_empty();
             subject.split_first().is_some_and(|(head, tail)| {
-                match_wildcard(first.as_bytes(), head.as_bytes(), last) && match_segments(rest, tail)
+                match_wildcard(first.as_bytes(), head.as_bytes(), last)
+                    && match_segments(rest, tail)
             })
         }
     }
@@ -369,11 +393,21 @@ fn match_segments(pattern: &[&str], subject: &[&str]) -> bool {
 
 /// `*` matches any run of bytes within a segment; the name segment compares without case.
 fn match_wildcard(pattern: &[u8], text: &[u8], fold: bool) -> bool {
-    let eq = |a: u8, b: u8| if fold { a.eq_ignore_ascii_case(&b) } else { a == b };
+    let eq = |a: u8, b: u8| {
+        if fold {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
     match pattern.split_first() {
         None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|skip| match_wildcard(rest, &text[skip..], fold)),
-        Some((&p, rest)) => text.split_first().is_some_and(|(&t, tail)| eq(p, t) && match_wildcard(rest, tail, fold)),
+        Some((b'*', rest)) => {
+            (0..=text.len()).any(|skip| match_wildcard(rest, &text[skip..], fold))
+        }
+        Some((&p, rest)) => text
+            .split_first()
+            .is_some_and(|(&t, tail)| eq(p, t) && match_wildcard(rest, tail, fold)),
     }
 }
 
@@ -382,7 +416,13 @@ mod tests {
     use super::*;
 
     fn key(org: &str, space: &str, name: &str) -> AppKey {
-        AppKey { space: SpaceKey { org: org.into(), space: space.into() }, name: AppName::new(name) }
+        AppKey {
+            space: SpaceKey {
+                org: org.into(),
+                space: space.into(),
+            },
+            name: AppName::new(name),
+        }
     }
 
     #[test]
@@ -407,7 +447,11 @@ mod tests {
         for (pattern, subject, expected) in cases {
             let parts: Vec<&str> = subject.split('/').collect();
             let k = key(parts[0], parts[1], parts[2]);
-            assert_eq!(Glob::new(pattern).matches(&k), expected, "{pattern} vs {subject}");
+            assert_eq!(
+                Glob::new(pattern).matches(&k),
+                expected,
+                "{pattern} vs {subject}"
+            );
         }
     }
 }

@@ -17,7 +17,9 @@ pub fn size_mb(text: &str, key: &str) -> Result<u64, String> {
     let bytes = size_bytes(text, key)?;
     const MB: u64 = 1024 * 1024;
     if bytes % MB != 0 {
-        return Err(format!("`{key}: {text}` is not a whole number of megabytes"));
+        return Err(format!(
+            "`{key}: {text}` is not a whole number of megabytes"
+        ));
     }
     match bytes / MB {
         0 => Err(format!("`{key}` must be more than 0 megabytes")),
@@ -28,7 +30,9 @@ pub fn size_mb(text: &str, key: &str) -> Result<u64, String> {
 /// Parses a size with a unit to bytes.
 pub fn size_bytes(text: &str, key: &str) -> Result<u64, String> {
     let trimmed = text.trim();
-    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
     let (digits, unit) = trimmed.split_at(split);
     let expected = "expected a whole number with a unit: B, K, KB, M, MB, G, GB, T or TB (such as `512M` or `1G`)";
     if digits.is_empty() {
@@ -41,7 +45,11 @@ pub fn size_bytes(text: &str, key: &str) -> Result<u64, String> {
         "G" | "GB" => 1 << 30,
         "T" | "TB" => 1 << 40,
         "" => return Err(format!("`{key}: {text}` has no unit; {expected}")),
-        other => return Err(format!("`{key}: {text}` has an unknown unit `{other}`; {expected}")),
+        other => {
+            return Err(format!(
+                "`{key}: {text}` has an unknown unit `{other}`; {expected}"
+            ));
+        }
     };
     digits
         .parse::<u64>()
@@ -61,7 +69,9 @@ pub fn count(text: &str, key: &str) -> Result<u32, String> {
 pub fn seconds(text: &str, key: &str) -> Result<u32, String> {
     match text.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("`{key}` must be a whole number of seconds, 1 or more, found `{text}`")),
+        _ => Err(format!(
+            "`{key}` must be a whole number of seconds, 1 or more, found `{text}`"
+        )),
     }
 }
 
@@ -75,7 +85,9 @@ pub fn metadata_key(key: &str, kind: &str) -> Result<(), String> {
         None => (None, key),
     };
     if name.contains('/') {
-        return Err(format!("{kind} key `{key}` has more than one `/`; expected `[prefix/]name`"));
+        return Err(format!(
+            "{kind} key `{key}` has more than one `/`; expected `[prefix/]name`"
+        ));
     }
     if let Some(prefix) = prefix {
         if prefix.is_empty() || prefix.len() > MAX_PREFIX || !is_dns_subdomain(prefix) {
@@ -84,10 +96,14 @@ pub fn metadata_key(key: &str, kind: &str) -> Result<(), String> {
             ));
         }
         if prefix.eq_ignore_ascii_case("cloudfoundry.org") {
-            return Err(format!("{kind} key prefix `cloudfoundry.org` is reserved by Cloud Foundry"));
+            return Err(format!(
+                "{kind} key prefix `cloudfoundry.org` is reserved by Cloud Foundry"
+            ));
         }
         if prefix.eq_ignore_ascii_case(OWN_PREFIX) {
-            return Err(format!("{kind} key prefix `{OWN_PREFIX}` is reserved for driftless's own metadata"));
+            return Err(format!(
+                "{kind} key prefix `{OWN_PREFIX}` is reserved for driftless's own metadata"
+            ));
         }
     }
     if name.is_empty() || name.len() > MAX_NAME || !is_metadata_word(name) {
@@ -117,7 +133,9 @@ pub fn annotation_value(value: &str) -> Result<(), String> {
     if len <= MAX_ANNOTATION_VALUE {
         Ok(())
     } else {
-        Err(format!("annotation value is {len} characters long; expected at most {MAX_ANNOTATION_VALUE}"))
+        Err(format!(
+            "annotation value is {len} characters long; expected at most {MAX_ANNOTATION_VALUE}"
+        ))
     }
 }
 
@@ -125,7 +143,9 @@ fn is_metadata_word(text: &str) -> bool {
     let alnum = |c: char| c.is_ascii_alphanumeric();
     text.starts_with(alnum)
         && text.ends_with(alnum)
-        && text.chars().all(|c| alnum(c) || matches!(c, '-' | '_' | '.'))
+        && text
+            .chars()
+            .all(|c| alnum(c) || matches!(c, '-' | '_' | '.'))
 }
 
 fn is_dns_subdomain(text: &str) -> bool {
@@ -144,7 +164,9 @@ pub fn env_name(name: &str) -> Result<(), String> {
         return Err("environment variable name is empty".to_owned());
     }
     if name == "PORT" {
-        return Err("environment variable `PORT` cannot be set: Cloud Foundry assigns it".to_owned());
+        return Err(
+            "environment variable `PORT` cannot be set: Cloud Foundry assigns it".to_owned(),
+        );
     }
     for reserved in ["VCAP_", "VMW_"] {
         if name.starts_with(reserved) {
@@ -159,7 +181,9 @@ pub fn env_name(name: &str) -> Result<(), String> {
 /// Whether an env var name looks like it holds a secret (its value is then never shown).
 pub fn is_sensitive_env_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL"].iter().any(|word| upper.contains(word))
+    ["PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL"]
+        .iter()
+        .any(|word| upper.contains(word))
 }
 
 /// Checks and normalises a route: `host.domain[:port][/path]`, lowercased host and domain.
@@ -178,7 +202,9 @@ pub fn route(text: &str) -> Result<String, String> {
     let host = match authority.rsplit_once(':') {
         Some((host, port)) => {
             if port.parse::<u16>().is_err() {
-                return Err(format!("route `{text}` has an invalid port `{port}`; {expected}"));
+                return Err(format!(
+                    "route `{text}` has an invalid port `{port}`; {expected}"
+                ));
             }
             host
         }
@@ -195,7 +221,9 @@ pub fn route(text: &str) -> Result<String, String> {
                     && !label.ends_with('-'))
         });
     if !host_ok {
-        return Err(format!("route `{text}` has an invalid host or domain `{host}`; {expected}"));
+        return Err(format!(
+            "route `{text}` has an invalid host or domain `{host}`; {expected}"
+        ));
     }
     Ok(format!("{}{path}", authority.to_ascii_lowercase()))
 }
@@ -206,14 +234,28 @@ mod tests {
 
     #[test]
     fn sizes_normalise_to_megabytes() {
-        for (text, mb) in [("512M", 512), ("1G", 1024), ("1024MB", 1024), ("1g", 1024), ("2048k", 2), ("1 GB", 1024), ("1T", 1 << 20)] {
+        for (text, mb) in [
+            ("512M", 512),
+            ("1G", 1024),
+            ("1024MB", 1024),
+            ("1g", 1024),
+            ("2048k", 2),
+            ("1 GB", 1024),
+            ("1T", 1 << 20),
+        ] {
             assert_eq!(size_mb(text, "memory"), Ok(mb), "{text}");
         }
         assert_eq!(size_mb("512", "memory"), Err("`memory: 512` has no unit; expected a whole number with a unit: B, K, KB, M, MB, G, GB, T or TB (such as `512M` or `1G`)".into()));
         assert_eq!(size_mb("1Q", "memory"), Err("`memory: 1Q` has an unknown unit `Q`; expected a whole number with a unit: B, K, KB, M, MB, G, GB, T or TB (such as `512M` or `1G`)".into()));
         assert_eq!(size_mb("1.5G", "memory"), Err("`memory: 1.5G` has an unknown unit `.5G`; expected a whole number with a unit: B, K, KB, M, MB, G, GB, T or TB (such as `512M` or `1G`)".into()));
-        assert_eq!(size_mb("100K", "disk_quota"), Err("`disk_quota: 100K` is not a whole number of megabytes".into()));
-        assert_eq!(size_mb("0M", "memory"), Err("`memory` must be more than 0 megabytes".into()));
+        assert_eq!(
+            size_mb("100K", "disk_quota"),
+            Err("`disk_quota: 100K` is not a whole number of megabytes".into())
+        );
+        assert_eq!(
+            size_mb("0M", "memory"),
+            Err("`memory` must be more than 0 megabytes".into())
+        );
         assert!(size_mb("99999999999999T", "memory").is_err());
     }
 
@@ -221,12 +263,32 @@ mod tests {
     fn metadata_keys_and_values_follow_cloud_controller() {
         assert_eq!(metadata_key("team", "label"), Ok(()));
         assert_eq!(metadata_key("example.com/team-name", "label"), Ok(()));
-        assert!(metadata_key("a/b/c", "label").unwrap_err().contains("more than one `/`"));
-        assert!(metadata_key("-team", "label").unwrap_err().contains("key name `-team` is invalid"));
+        assert!(
+            metadata_key("a/b/c", "label")
+                .unwrap_err()
+                .contains("more than one `/`")
+        );
+        assert!(
+            metadata_key("-team", "label")
+                .unwrap_err()
+                .contains("key name `-team` is invalid")
+        );
         assert!(metadata_key(&"x".repeat(64), "label").is_err());
-        assert!(metadata_key("bad_prefix/x", "annotation").unwrap_err().contains("prefix `bad_prefix` is invalid"));
-        assert!(metadata_key("cloudfoundry.org/x", "label").unwrap_err().contains("reserved by Cloud Foundry"));
-        assert!(metadata_key("driftless.dev/managed", "label").unwrap_err().contains("reserved for driftless"));
+        assert!(
+            metadata_key("bad_prefix/x", "annotation")
+                .unwrap_err()
+                .contains("prefix `bad_prefix` is invalid")
+        );
+        assert!(
+            metadata_key("cloudfoundry.org/x", "label")
+                .unwrap_err()
+                .contains("reserved by Cloud Foundry")
+        );
+        assert!(
+            metadata_key("driftless.dev/managed", "label")
+                .unwrap_err()
+                .contains("reserved for driftless")
+        );
         assert_eq!(label_value(""), Ok(()));
         assert_eq!(label_value("v1.2_x-y"), Ok(()));
         assert!(label_value("has space").is_err());
@@ -242,23 +304,51 @@ mod tests {
         assert!(env_name("VCAP_SERVICES").is_err());
         assert!(env_name("VMW_X").is_err());
         assert!(env_name("").is_err());
-        assert!(is_sensitive_env_name("db_password") && is_sensitive_env_name("API_KEY") && !is_sensitive_env_name("LOG_LEVEL"));
+        assert!(
+            is_sensitive_env_name("db_password")
+                && is_sensitive_env_name("API_KEY")
+                && !is_sensitive_env_name("LOG_LEVEL")
+        );
     }
 
     #[test]
     fn routes_are_checked_and_lowercased() {
-        assert_eq!(route("Web.Apps.Example.com/api").as_deref(), Ok("web.apps.example.com/api"));
-        assert_eq!(route("tcp.example.com:1024").as_deref(), Ok("tcp.example.com:1024"));
-        assert_eq!(route("*.apps.example.com").as_deref(), Ok("*.apps.example.com"));
-        assert!(route("https://web.example.com").unwrap_err().contains("URL scheme"));
-        assert!(route("localhost").unwrap_err().contains("invalid host or domain"));
-        assert!(route("a.example.com:http").unwrap_err().contains("invalid port"));
+        assert_eq!(
+            route("Web.Apps.Example.com/api").as_deref(),
+            Ok("web.apps.example.com/api")
+        );
+        assert_eq!(
+            route("tcp.example.com:1024").as_deref(),
+            Ok("tcp.example.com:1024")
+        );
+        assert_eq!(
+            route("*.apps.example.com").as_deref(),
+            Ok("*.apps.example.com")
+        );
+        assert!(
+            route("https://web.example.com")
+                .unwrap_err()
+                .contains("URL scheme")
+        );
+        assert!(
+            route("localhost")
+                .unwrap_err()
+                .contains("invalid host or domain")
+        );
+        assert!(
+            route("a.example.com:http")
+                .unwrap_err()
+                .contains("invalid port")
+        );
     }
 
     #[test]
     fn counts_and_seconds() {
         assert_eq!(count("3", "instances"), Ok(3));
-        assert_eq!(count("-1", "instances"), Err("`instances` must be a whole number of 0 or more, found `-1`".into()));
+        assert_eq!(
+            count("-1", "instances"),
+            Err("`instances` must be a whole number of 0 or more, found `-1`".into())
+        );
         assert!(count("1.5", "instances").is_err());
         assert_eq!(seconds("10", "timeout"), Ok(10));
         assert!(seconds("0", "timeout").is_err());
