@@ -123,7 +123,7 @@ macro_rules! with_process_fields {
     #[schemars(with = "Option<String>", pattern(r"^\s*[0-9]+\s*([bB]|[kKmMgGtT][bB]?)\s*$"))]
     pub disk_quota: Option<Scalar>,
     /// Log rate limit per instance with a unit (`1KB`, `16M`), or `-1` for unlimited.
-    #[serde(rename = "log-rate-limit-per-second")]
+    #[serde(rename = "log-rate-limit-per-second", default)]
     #[schemars(schema_with = "log_rate_schema")]
     pub log_rate_limit_per_second: Option<Scalar>,
     /// The command that starts the process (default: the image's entrypoint).

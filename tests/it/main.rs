@@ -1,1 +1,7 @@
-//! it
+//! End-to-end tests: one binary, one module per boundary.
+
+mod cli;
+mod examples;
+mod robustness;
+mod schema;
+mod tidy;

@@ -1,0 +1,144 @@
+//! The real binary: exit codes, located output, `--strict`, `schema`, `--help`.
+
+use std::path::Path;
+
+use driftless_tests::{driftless, workspace_root};
+
+fn write(root: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+}
+
+fn temp_repo(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("driftless-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    write(&dir, files);
+    dir
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn validate_reports_every_problem_of_every_file_and_exits_1() {
+    let repo = temp_repo(
+        "bad",
+        &[
+            (
+                "acme/prod/a.yml",
+                "applications:\n- name: web\n  docker: {image: nginx}\n  memory: 512\n  instances: -2\n",
+            ),
+            (
+                "acme/prod/b.yml",
+                "applications:\n- name: api\n  docker: {image: 'Bad/Ref'}\n",
+            ),
+            ("acme/dev/c.yml", "applications: [\n"),
+            (".git/ignored/x/y.yml", "applications: [\n"),
+        ],
+    );
+    let out = driftless(&repo, &["validate"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].starts_with("acme/dev/c.yml:2:1: invalid YAML: "),
+        "{text}"
+    );
+    assert_eq!(
+        lines[1],
+        "acme/prod/a.yml:4:11: `memory: 512` has no unit; expected a whole number with a unit: B, K, KB, M, MB, G, GB, T or TB (such as `512M` or `1G`)"
+    );
+    assert_eq!(
+        lines[2],
+        "acme/prod/a.yml:5:14: `instances` must be a whole number of 0 or more, found `-2`"
+    );
+    assert_eq!(
+        lines[3],
+        "acme/prod/b.yml:3:19: invalid image reference `Bad/Ref`: the repository path `Ref` must be lowercase; expected `[host[:port]/]repository[:tag][@sha256:<64 hex digits>]`"
+    );
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(summary.contains("4 error(s)"), "{summary}");
+}
+
+#[test]
+fn warnings_pass_and_strict_turns_them_into_errors() {
+    let repo = temp_repo(
+        "strict",
+        &[(
+            "acme/prod/a.yml",
+            "applications:\n- name: web\n  docker: {image: nginx}\n  instaces: 2\n",
+        )],
+    );
+    let lenient = driftless(&repo, &["validate", "."]);
+    assert_eq!(lenient.status.code(), Some(0));
+    assert_eq!(
+        stdout(&lenient),
+        "acme/prod/a.yml:4:3: warning: unknown key `instaces`; did you mean `instances`?\n"
+    );
+    let strict = driftless(&repo, &["validate", ".", "--strict"]);
+    assert_eq!(strict.status.code(), Some(1));
+    assert_eq!(
+        stdout(&strict),
+        "acme/prod/a.yml:4:3: unknown key `instaces`; did you mean `instances`?\n"
+    );
+}
+
+#[test]
+fn validate_of_a_missing_directory_is_an_error_not_a_panic() {
+    let out = driftless(&workspace_root(), &["validate", "no/such/dir"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: read no/such/dir: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn schema_prints_and_writes_the_committed_schemas() {
+    let printed = driftless(&workspace_root(), &["schema"]);
+    assert_eq!(printed.status.code(), Some(0));
+    let committed = std::fs::read_to_string(workspace_root().join("schema/manifest.schema.json"))
+        .expect("committed");
+    assert_eq!(stdout(&printed), committed);
+    let config = driftless(&workspace_root(), &["schema", "config"]);
+    let committed = std::fs::read_to_string(workspace_root().join("schema/driftless.schema.json"))
+        .expect("committed");
+    assert_eq!(stdout(&config), committed);
+
+    let out_dir = std::env::temp_dir().join(format!("driftless-schema-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let wrote = driftless(
+        &workspace_root(),
+        &["schema", "--out", out_dir.to_str().expect("utf-8 path")],
+    );
+    assert_eq!(wrote.status.code(), Some(0));
+    for name in ["manifest.schema.json", "driftless.schema.json"] {
+        let a = std::fs::read_to_string(out_dir.join(name)).expect("written");
+        let b =
+            std::fs::read_to_string(workspace_root().join("schema").join(name)).expect("committed");
+        assert_eq!(a, b, "{name}");
+    }
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [
+        &["--help"][..],
+        &["validate", "--help"],
+        &["schema", "--help"],
+    ] {
+        let out = driftless(&workspace_root(), args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            stdout(&out).contains("Usage: driftless"),
+            "{args:?}: {}",
+            stdout(&out)
+        );
+    }
+    let unknown = driftless(&workspace_root(), &["frobnicate"]);
+    assert_eq!(unknown.status.code(), Some(2), "clap's usage error code");
+}
