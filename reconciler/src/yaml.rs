@@ -733,6 +733,11 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
             Value::Map(entries) => visitor
                 .visit_map(MapAccess::new(&self, entries, Some(fields)))
                 .map_err(|e| e.at(mark)),
+            // A type that is "a name or a mapping" (a service binding) asks for a struct and
+            // takes a scalar in `visit_str`; derived structs refuse it with a type error.
+            Value::Scalar { text, .. } if !self.node.is_null() => {
+                visitor.visit_str(text).map_err(|e: DeError| e.at(mark))
+            }
             _ => Err(self.not_a_map(&visitor)),
         }
     }

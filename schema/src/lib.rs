@@ -336,16 +336,54 @@ pub struct ManifestSidecar {
     pub memory: Option<Scalar>,
 }
 
-/// A service binding: a service instance name, or a name with binding settings.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+/// A service binding: a service instance name, or a mapping with binding settings.
+#[derive(Clone, Debug, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum ServiceBinding {
     Name(String),
-    Detailed {
-        name: String,
-        binding_name: Option<String>,
-        parameters: Option<BTreeMap<String, serde_json::Value>>,
-    },
+    Detailed(ServiceBindingDetails),
+}
+
+/// A service binding with settings.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, JsonSchema)]
+pub struct ServiceBindingDetails {
+    /// The service instance's name.
+    #[schemars(required, length(min = 1))]
+    pub name: Option<String>,
+    /// The binding's name.
+    pub binding_name: Option<String>,
+    /// Arbitrary parameters passed to the service broker.
+    pub parameters: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+const SERVICE_BINDING_FIELDS: &[&str] = &["name", "binding_name", "parameters"];
+
+impl<'de> Deserialize<'de> for ServiceBinding {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Asked for as a struct rather than `serde(untagged)`: untagged buffers the value, which
+        // would hide the mapping's keys from the driftless YAML reader (no unknown-key report, no
+        // `binding-name` spelling). That reader hands a scalar to `visit_str`.
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ServiceBinding;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a service instance name, or a mapping with `name`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ServiceBinding, E> {
+                Ok(ServiceBinding::Name(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ServiceBinding, A::Error> {
+                let details = ServiceBindingDetails::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(ServiceBinding::Detailed(details))
+            }
+        }
+        deserializer.deserialize_struct("ServiceBindingDetails", SERVICE_BINDING_FIELDS, Visitor)
+    }
 }
 
 /// `metadata:` of an app.

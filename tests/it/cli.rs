@@ -120,7 +120,7 @@ fn schema_prints_and_writes_the_committed_schemas() {
         let a = std::fs::read_to_string(out_dir.join(name)).expect("written");
         let b =
             std::fs::read_to_string(workspace_root().join("schema").join(name)).expect("committed");
-        assert_eq!(a, b, "{name}");
+        assert!(a == b, "`driftless schema --out` wrote a different {name}");
     }
 }
 

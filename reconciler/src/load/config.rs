@@ -1,6 +1,6 @@
 //! `driftless.yaml` -> `RepoConfig`, with located diagnostics.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use driftless_schema as wire;
 
@@ -19,6 +19,9 @@ pub const DEFAULT_FOUNDATION: &str = "default";
 pub(super) struct RepoSetup {
     config: RepoConfig,
     implicit: Vec<FoundationConfig>,
+    /// Hosts of `registries` entries that failed to load: apps pulling from them are not
+    /// blamed a second time for a missing entry.
+    broken_registries: BTreeSet<String>,
 }
 
 impl Default for RepoSetup {
@@ -26,6 +29,7 @@ impl Default for RepoSetup {
         RepoSetup {
             config: RepoConfig::default(),
             implicit: vec![FoundationConfig::default()],
+            broken_registries: BTreeSet::new(),
         }
     }
 }
@@ -41,6 +45,11 @@ impl RepoSetup {
 
     pub fn config(&self) -> &RepoConfig {
         &self.config
+    }
+
+    /// Whether the `registries` entry for `host` exists but failed to load.
+    pub fn registry_is_broken(&self, host: &str) -> bool {
+        self.broken_registries.contains(host)
     }
 
     pub fn into_config(self) -> RepoConfig {
@@ -73,15 +82,17 @@ pub(super) fn load(
         out,
     };
     let errors_before = sink.errors();
-    let mut config = read(file, &mut sink);
+    let mut broken_registries = BTreeSet::new();
+    let mut config = read(file, &mut sink, &mut broken_registries);
     config.valid = sink.errors() == errors_before;
     RepoSetup {
         config,
+        broken_registries,
         ..RepoSetup::default()
     }
 }
 
-fn read(file: &SourceFile, sink: &mut Sink<'_>) -> RepoConfig {
+fn read(file: &SourceFile, sink: &mut Sink<'_>, broken: &mut BTreeSet<String>) -> RepoConfig {
     let Ok(text) = std::str::from_utf8(&file.bytes) else {
         sink.error(
             Mark { line: 1, col: 1 },
@@ -95,7 +106,7 @@ fn read(file: &SourceFile, sink: &mut Sink<'_>) -> RepoConfig {
                 sink.error(problem.mark, problem.message.clone());
             }
             match parsed.root {
-                Some(root) if !root.is_null() => validate(&root, sink),
+                Some(root) if !root.is_null() => validate(&root, sink, broken),
                 _ => RepoConfig::default(),
             }
         }
@@ -163,7 +174,7 @@ pub(super) fn mark_at(node: &Node, path: &[&str]) -> Mark {
     current.mark
 }
 
-fn validate(root: &Node, sink: &mut Sink<'_>) -> RepoConfig {
+fn validate(root: &Node, sink: &mut Sink<'_>, broken: &mut BTreeSet<String>) -> RepoConfig {
     let mut config = RepoConfig::default();
     if !matches!(root.value, yaml::Value::Map(_)) {
         sink.error(
@@ -185,6 +196,17 @@ fn validate(root: &Node, sink: &mut Sink<'_>) -> RepoConfig {
     }
     let foundations: Vec<(usize, wire::Foundation)> = entries(root, "foundations", sink);
     let registries: Vec<(usize, wire::Registry)> = entries(root, "registries", sink);
+    let registry_nodes = root.get("registries").map(Node::items).unwrap_or_default();
+    for (i, item) in registry_nodes.iter().enumerate() {
+        if !registries.iter().any(|(j, _)| *j == i)
+            && let Some(host) = item
+                .get("host")
+                .and_then(Node::as_scalar)
+                .and_then(|h| normalise_host(h).ok())
+        {
+            broken.insert(host);
+        }
+    }
     let policy: Option<wire::Policy> = root
         .get("policy")
         .filter(|n| !n.is_null())

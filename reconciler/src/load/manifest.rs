@@ -209,6 +209,7 @@ fn app(
     if let (Some(image), Some(username)) = (&image, &docker_username) {
         let mark = at(&["docker", "username"]);
         match setup.config().registry(&image.registry) {
+            None if setup.registry_is_broken(&image.registry) => {}
             None => sink.error(
                 mark,
                 format!(
@@ -696,14 +697,10 @@ fn services(wire: &wire::ManifestApp, node: &Node, sink: &mut Sink<'_>) -> Vec<S
                 binding_name: None,
                 parameters: BTreeMap::new(),
             },
-            ServiceBinding::Detailed {
-                name,
-                binding_name,
-                parameters,
-            } => ServiceSpec {
-                name: name.clone(),
-                binding_name: binding_name.clone(),
-                parameters: parameters.clone().unwrap_or_default(),
+            ServiceBinding::Detailed(details) => ServiceSpec {
+                name: details.name.clone().unwrap_or_default(),
+                binding_name: details.binding_name.clone(),
+                parameters: details.parameters.clone().unwrap_or_default(),
             },
         };
         let mark = mark_at(node, &["services", &i.to_string()]);

@@ -809,3 +809,74 @@ fn config_keys_match_the_schema() {
     ours.sort_unstable();
     assert_eq!(keys, ours);
 }
+
+#[test]
+fn service_bindings_are_names_or_checked_mappings() {
+    check(
+        "--- acme/prod/manifest.yml
+applications:
+- name: web
+  docker: {image: nginx}
+  services:
+  - db
+  - name: cache
+    binding-name: web-cache
+    parameters: {size: 1, tags: [a, b]}
+    bindng_name: typo
+  - {binding_name: orphan}
+  - db
+",
+        expect![[r#"
+            acme/prod/manifest.yml:9:5: warning: unknown key `bindng_name`; did you mean `binding_name`?
+            acme/prod/manifest.yml:10:5: a service binding needs the service instance's name
+            acme/prod/manifest.yml:11:5: service `db` is bound twice
+            [default] apps: ; unknown: acme/prod/web
+        "#]],
+    );
+    let loaded = load(
+        &files(
+            "--- o/s/m.yml\napplications:\n- name: a\n  docker: {image: nginx}\n  services: [db, {name: c, binding-name: b, parameters: {size: 1}}]\n",
+        ),
+        &LoadOptions { strict: true },
+    );
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    let services = &loaded.repo.foundations[0]
+        .apps
+        .values()
+        .next()
+        .expect("app")
+        .services;
+    assert_eq!(services.len(), 2);
+    assert_eq!(
+        (
+            services[1].name.as_str(),
+            services[1].binding_name.as_deref()
+        ),
+        ("c", Some("b"))
+    );
+    assert_eq!(
+        services[1].parameters.get("size"),
+        Some(&serde_json::json!(1))
+    );
+}
+
+#[test]
+fn an_app_is_not_blamed_for_a_registry_entry_that_failed_to_load() {
+    check(
+        "--- driftless.yaml
+registries:
+  - host: registry.example.com:5000
+    username: ci
+    password: literal-value
+--- acme/prod/manifest.yml
+applications:
+- name: web
+  docker: {image: 'registry.example.com:5000/web:1', username: ci}
+",
+        expect![[r#"
+            driftless.yaml:4:15: a literal secret is not allowed in git; expected a reference: `{ env: NAME }` or `{ file: PATH }`
+            [default] apps: acme/prod/web
+            config: invalid
+        "#]],
+    );
+}
