@@ -1,6 +1,9 @@
 //! Support for the end-to-end tests and benches: the real `driftless` binary, the workspace
 //! layout, and file snapshots.
 
+#[path = "support/registry.rs"]
+pub mod registry;
+
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},

@@ -5,4 +5,6 @@ pub mod cli;
 pub mod diag;
 pub mod load;
 pub mod model;
+pub mod registry;
+pub mod secret;
 pub mod yaml;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod examples;
+mod registry;
 mod robustness;
 mod schema;
 mod tidy;
