@@ -1,0 +1,6 @@
+//! Integration tests: the simulator over real HTTP on loopback, driven with reqwest, with a
+//! manual clock so time moves only when a test says so.
+
+#[allow(dead_code)] // reason: not every test module uses every helper
+mod common;
+mod smoke;
