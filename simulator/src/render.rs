@@ -97,7 +97,7 @@ pub fn info(base: &str, rate_limit: Option<(u32, u64)>) -> Value {
         Some((limit, minutes)) => {
             json!({"enabled": true, "general_limit": limit, "reset_interval_in_minutes": minutes})
         }
-        None => json!({"enabled": false, "general_limit": null, "reset_interval_in_minutes": null}),
+        None => json!({"enabled": false, "general_limit": 2000, "reset_interval_in_minutes": 30}),
     };
     json!({
         "build": "driftless-simulator",
@@ -461,18 +461,12 @@ pub fn deployment(base: &str, state: &State, d: &Deployment) -> Value {
             o.insert("canary".into(), json!({"steps": steps}));
         }
     }
-    let mut links = json!({
+    let links = json!({
         "self": href(base, &format!("/v3/deployments/{g}")),
         "app": href(base, &format!("/v3/apps/{}", d.app)),
+        "cancel": {"href": format!("{base}/v3/deployments/{g}/actions/cancel"), "method": "POST"},
+        "continue": {"href": format!("{base}/v3/deployments/{g}/actions/continue"), "method": "POST"},
     });
-    if let Some(l) = links.as_object_mut() {
-        if d.status.is_active() {
-            l.insert("cancel".into(), json!({"href": format!("{base}/v3/deployments/{g}/actions/cancel"), "method": "POST"}));
-        }
-        if d.strategy == crate::model::Strategy::Canary && d.status.is_active() {
-            l.insert("continue".into(), json!({"href": format!("{base}/v3/deployments/{g}/actions/continue"), "method": "POST"}));
-        }
-    }
     json!({
         "guid": g,
         "status": status,

@@ -490,8 +490,15 @@ impl State {
         if let Some(name) = name {
             app.name = name;
         }
-        if let Some(lc) = lifecycle {
-            app.lifecycle = lc;
+        match (lifecycle, &mut app.lifecycle) {
+            (
+                Some(Lifecycle::Buildpack(Value::Object(new))),
+                Lifecycle::Buildpack(Value::Object(old)),
+            ) => {
+                old.extend(new);
+            }
+            (Some(lc), _) => app.lifecycle = lc,
+            (None, _) => {}
         }
         if let Some(md) = metadata {
             app.metadata = md;

@@ -1,6 +1,9 @@
 //! Integration tests: the simulator over real HTTP on loopback, driven with reqwest, with a
 //! manual clock so time moves only when a test says so.
 
+#![allow(clippy::unwrap_used)] // reason: test helpers outside #[test] fns; failing loudly is the point
+
 #[allow(dead_code)] // reason: not every test module uses every helper
 mod common;
+mod conformance;
 mod smoke;
