@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used)] // reason: test helpers outside #[test] fns; failing loudly is the point
 
+mod auth;
 #[allow(dead_code)] // reason: not every test module uses every helper
 mod common;
 mod conformance;
 mod smoke;
+mod strictness;
