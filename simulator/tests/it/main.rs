@@ -7,5 +7,6 @@ mod auth;
 #[allow(dead_code)] // reason: not every test module uses every helper
 mod common;
 mod conformance;
+mod listing;
 mod smoke;
 mod strictness;
