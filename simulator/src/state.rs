@@ -151,10 +151,21 @@ fn default_readiness() -> HealthCheck {
 }
 
 /// Matches an image reference against the configured unhealthy patterns.
+/// A pattern is an exact reference or a prefix ending in `*`, and is tried against the full
+/// reference and against it without the registry host (`demo/broken*` matches
+/// `127.0.0.1:5000/demo/broken:v1`).
 pub fn image_matches(patterns: &BTreeSet<String>, image: &str) -> bool {
-    patterns.iter().any(|p| match p.strip_suffix('*') {
-        Some(prefix) => image.starts_with(prefix),
-        None => p == image,
+    let parsed = crate::registry_client::parse_image(image);
+    let short = image
+        .strip_prefix(&format!("{}/", parsed.host))
+        .unwrap_or(image);
+    patterns.iter().any(|p| {
+        [image, short]
+            .iter()
+            .any(|candidate| match p.strip_suffix('*') {
+                Some(prefix) => candidate.starts_with(prefix),
+                None => p == candidate,
+            })
     })
 }
 
