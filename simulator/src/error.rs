@@ -221,7 +221,6 @@ impl IntoResponse for ApiError {
 
 /// A v2-dialect error response.
 #[derive(Debug)]
-#[allow(dead_code)] // reason: constructed by the v2 handlers once they land
 pub struct V2Error(pub ApiError);
 
 impl From<ApiError> for V2Error {

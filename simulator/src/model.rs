@@ -202,6 +202,8 @@ pub struct Build {
     pub droplet: Option<DropletGuid>,
     pub created_by: Actor,
     pub metadata: Metadata,
+    /// A v2 `PUT {state: STARTED}` build: the app starts on the droplet once staged.
+    pub start_when_staged: bool,
 }
 
 /// A docker droplet.

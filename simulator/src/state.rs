@@ -831,6 +831,7 @@ impl State {
         package: &PackageGuid,
         outcome: StagingOutcome,
         metadata: Metadata,
+        start_when_staged: bool,
     ) -> Result<BuildGuid, ApiError> {
         self.check_build(package)?;
         let app = self
@@ -856,6 +857,7 @@ impl State {
                 droplet: None,
                 created_by: actor.clone(),
                 metadata,
+                start_when_staged,
             },
         );
         self.pending_builds.insert(guid.clone());
@@ -884,8 +886,14 @@ impl State {
                 );
                 if let Some(b) = self.builds.get_mut(guid) {
                     b.state = BuildState::Staged;
-                    b.droplet = Some(droplet);
+                    b.droplet = Some(droplet.clone());
                     b.updated_at = at;
+                }
+                if build.start_when_staged {
+                    // As v2 does after `PUT {state: STARTED}`: run the new droplet.
+                    let _ = self.set_current_droplet(at, &build.app, &droplet);
+                    let _ = self.stop_app(at, &build.app);
+                    let _ = self.start_app(at, &build.app, &PullCheck::Ok);
                 }
             }
             StagingOutcome::Error(error) => {

@@ -1346,7 +1346,7 @@ async fn create_build(State(sh): State<Shared>, actor: Actor, body: Bytes) -> Ap
     };
     let now = sh.now();
     let mut st = sh.lock();
-    let guid = st.create_build(now, &actor, &package, outcome, md)?;
+    let guid = st.create_build(now, &actor, &package, outcome, md, false)?;
     let b = st.builds.get(&guid).ok_or_else(ApiError::server_error)?;
     Ok(created(render::build(sh.base(), b)))
 }

@@ -11,4 +11,5 @@ mod knobs;
 mod lifecycle;
 mod listing;
 mod smoke;
+mod stackato;
 mod strictness;
