@@ -1,0 +1,323 @@
+//! The imperative shell: the axum router, the middleware (request ids, request counting,
+//! latency, injected faults, rate limits) and the shared handle the handlers lock.
+
+pub(crate) mod admin;
+pub(crate) mod v2;
+pub(crate) mod v3;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::config::SimConfig;
+use crate::error::ApiError;
+use crate::ids::SeededRng;
+use crate::model::Actor;
+use crate::state::{PullCheck, State as SimState};
+use crate::uaa::Uaa;
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub state: Mutex<SimState>,
+    pub config: SimConfig,
+    pub base: String,
+    pub uaa: Uaa,
+    pub counts: Mutex<BTreeMap<String, u64>>,
+    pub faults: Mutex<SeededRng>,
+    pub request_ids: Mutex<SeededRng>,
+    pub rate: Mutex<BTreeMap<String, (DateTime<Utc>, u32)>>,
+    pub http: reqwest::Client,
+}
+
+/// The cloneable handle axum passes to handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared(pub Arc<Inner>);
+
+impl Shared {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.0.config.clock.now()
+    }
+
+    /// Locks the state after applying every transition due now.
+    pub fn lock(&self) -> MutexGuard<'_, SimState> {
+        let mut st = self.0.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.tick(self.now());
+        st
+    }
+
+    pub fn base(&self) -> &str {
+        &self.0.base
+    }
+
+    /// Whether starting instances of `target` works: the registry answers for the image.
+    pub async fn pull_check(
+        &self,
+        target: Option<(String, Option<(String, String)>)>,
+    ) -> PullCheck {
+        let Some((image, creds)) = target else {
+            return PullCheck::Ok;
+        };
+        let r = crate::registry_client::parse_image(&image);
+        let insecure = self.0.config.insecure_registries.contains(&r.host);
+        match crate::registry_client::resolve(&self.0.http, &image, creds.as_ref(), insecure).await
+        {
+            Ok(_) => PullCheck::Ok,
+            Err(reason) => PullCheck::Fails(format!("failed to pull image: {reason}")),
+        }
+    }
+
+    /// Resolves an image for staging.
+    pub async fn resolve(
+        &self,
+        image: &str,
+        creds: Option<&(String, String)>,
+    ) -> Result<String, String> {
+        let r = crate::registry_client::parse_image(image);
+        let insecure = self.0.config.insecure_registries.contains(&r.host);
+        crate::registry_client::resolve(&self.0.http, image, creds, insecure).await
+    }
+}
+
+/// The authenticated caller: a valid, unexpired bearer token.
+impl FromRequestParts<Shared> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        shared: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::not_authenticated());
+        };
+        let value = value.to_str().map_err(|_| ApiError::invalid_auth_token())?;
+        let token = value
+            .strip_prefix("bearer ")
+            .or_else(|| value.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::invalid_auth_token)?;
+        shared.0.uaa.authenticate(token.trim(), shared.now())
+    }
+}
+
+/// 403 unless the caller is an admin.
+pub(crate) fn require_admin(actor: &Actor) -> Result<(), ApiError> {
+    if actor.admin {
+        Ok(())
+    } else {
+        Err(ApiError::not_authorized())
+    }
+}
+
+/// Parses a JSON object body: invalid JSON is 400 CF-MessageParseError, a non-object or an
+/// unknown top-level field is 422 CF-UnprocessableEntity, and a type mismatch is 422 too.
+pub(crate) fn parse_body<T: DeserializeOwned>(
+    body: &Bytes,
+    allowed: &[&str],
+) -> Result<T, ApiError> {
+    let raw: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let value: Value =
+        serde_json::from_slice(raw).map_err(|_| ApiError::message_parse("invalid request body"))?;
+    let Some(obj) = value.as_object() else {
+        return Err(ApiError::unprocessable("Request body must be an object"));
+    };
+    let unknown: Vec<String> = obj
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .map(|k| format!("'{k}'"))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(ApiError::unprocessable(format!(
+            "Unknown field(s): {}",
+            unknown.join(", ")
+        )));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::unprocessable(format!("Invalid request body: {e}")))
+}
+
+fn template(path: &str) -> String {
+    // axum's `{guid}` becomes CF-doc style `:guid`.
+    path.split('/')
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => format!(":{}", name.trim_start_matches('*')),
+                None => seg.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Counts requests by method and route template (route layer: runs after matching).
+async fn count(State(shared): State<Shared>, req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    if let Some(path) = path.filter(|p| !p.starts_with("/_sim")) {
+        let key = format!("{} {}", req.method(), template(&path));
+        *shared
+            .0
+            .counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default() += 1;
+    }
+    next.run(req).await
+}
+
+fn request_id(shared: &Shared, incoming: Option<&HeaderValue>) -> String {
+    let own = shared
+        .0
+        .request_ids
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .guid();
+    match incoming.and_then(|v| v.to_str().ok()) {
+        Some(theirs) if !theirs.is_empty() => format!("{theirs}::{own}"),
+        _ => own,
+    }
+}
+
+fn dropped_connection() -> Response {
+    let stream = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other(
+            "connection dropped by fault injection",
+        ))
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("1024"));
+    resp
+}
+
+/// Request ids, latency, faults and rate limits, outside `/_sim`.
+async fn shell(State(shared): State<Shared>, req: Request, next: Next) -> Response {
+    let id = request_id(&shared, req.headers().get("x-vcap-request-id"));
+    let path = req.uri().path().to_owned();
+    let admin = path.starts_with("/_sim");
+    let mut resp = if admin {
+        next.run(req).await
+    } else {
+        serve_with_knobs(&shared, req, next, &path).await
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-vcap-request-id", v);
+    }
+    resp
+}
+
+async fn serve_with_knobs(shared: &Shared, req: Request, next: Next, path: &str) -> Response {
+    let config = &shared.0.config;
+    if !config.latency.is_zero() {
+        tokio::time::sleep(config.latency).await;
+    }
+    let faults = config.faults;
+    if faults.error_rate > 0.0 || faults.drop_rate > 0.0 {
+        let (roll, pick) = {
+            let mut rng = shared
+                .0
+                .faults
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            (rng.next_f64(), rng.next_u64())
+        };
+        if roll < faults.drop_rate {
+            return dropped_connection();
+        }
+        if roll < faults.drop_rate + faults.error_rate {
+            return if pick % 2 == 0 {
+                (
+                    StatusCode::BAD_GATEWAY,
+                    "502 Bad Gateway: Registered endpoint failed to handle the request.\n",
+                )
+                    .into_response()
+            } else {
+                ApiError::service_unavailable("The service is temporarily unavailable")
+                    .into_response()
+            };
+        }
+    }
+    let limited = path.starts_with("/v2") || path.starts_with("/v3");
+    let rate = match (config.rate_limit, limited) {
+        (Some(limit), true) => Some(limit),
+        _ => None,
+    };
+    let Some(limit) = rate else {
+        return next.run(req).await;
+    };
+    let who = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_whitespace().nth(1))
+        .and_then(crate::uaa::peek_subject)
+        .unwrap_or_else(|| "anonymous".into());
+    let now = shared.now();
+    let (remaining, reset) = {
+        let mut rate = shared.0.rate.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = rate.entry(who).or_insert((now, 0));
+        let window_end = crate::clock::after(entry.0, limit.reset_interval);
+        if now >= window_end {
+            *entry = (now, 0);
+        }
+        let reset = crate::clock::after(entry.0, limit.reset_interval);
+        if entry.1 >= limit.limit {
+            (None, reset)
+        } else {
+            entry.1 += 1;
+            (Some(limit.limit - entry.1), reset)
+        }
+    };
+    let mut resp = match remaining {
+        Some(_) => next.run(req).await,
+        None => {
+            let mut r = ApiError::rate_limited().into_response();
+            let wait = (reset - now).num_seconds().max(1);
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert("x-ratelimit-limit", HeaderValue::from(limit.limit));
+    h.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(remaining.unwrap_or(0)),
+    );
+    h.insert("x-ratelimit-reset", HeaderValue::from(reset.timestamp()));
+    resp
+}
+
+async fn fallback() -> ApiError {
+    ApiError::unknown_request()
+}
+
+/// The whole router.
+pub(crate) fn router(shared: Shared) -> Router {
+    let mut router = v3::routes().merge(admin::routes());
+    if shared.0.config.stackato {
+        router = router.merge(v2::routes());
+    }
+    router
+        .route_layer(middleware::from_fn_with_state(shared.clone(), count))
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(shared.clone(), shell))
+        .with_state(shared)
+}

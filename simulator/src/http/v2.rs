@@ -1,0 +1,767 @@
+//! The Stackato (CF v2) dialect: `/v2/info`, `{metadata, entity}` envelopes, `docker_image`
+//! apps with inline credentials (`user:pass@registry/repo:tag`, never echoed back), `PUT
+//! {state: STARTED}` that stages then starts, v2 paging (`results-per-page` at most 100,
+//! relative `next_url`), `q=` filters and the v2 error shape. It reads and writes the same
+//! state as v3: a v2 app is a v3 docker app with a web process and docker packages.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Shared, parse_body, require_admin};
+use crate::clock::cf_time;
+use crate::error::{ApiError, V2Error};
+use crate::ids::{AppGuid, SpaceGuid};
+use crate::labels::Metadata;
+use crate::model::{Actor, App, AppState, BuildState, Lifecycle, StagingOutcome};
+use crate::state::{NewApp, Scale, State as SimState};
+
+type V2Result = Result<Response, V2Error>;
+
+/// The authenticated caller, with auth failures in the v2 error shape.
+#[derive(Debug)]
+struct V2Actor(Actor);
+
+impl axum::extract::FromRequestParts<Shared> for V2Actor {
+    type Rejection = V2Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        shared: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        Actor::from_request_parts(parts, shared)
+            .await
+            .map(V2Actor)
+            .map_err(V2Error)
+    }
+}
+
+const MAX_PER_PAGE: usize = 100;
+const STACK_GUID: &str = "00000000-0000-4000-8000-0000000000aa";
+
+/// A v2 `q` filter: `field:value` or `field IN a,b`.
+#[derive(Debug, Clone)]
+struct Filter {
+    field: String,
+    values: Vec<String>,
+}
+
+struct V2Query {
+    filters: Vec<Filter>,
+    page: usize,
+    per_page: usize,
+    descending: bool,
+    raw_q: Vec<String>,
+}
+
+fn parse_query(raw: Option<&str>) -> Result<V2Query, ApiError> {
+    let mut q = V2Query {
+        filters: Vec::new(),
+        page: 1,
+        per_page: 50,
+        descending: false,
+        raw_q: Vec::new(),
+    };
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "q" => {
+                let filter = if let Some((f, vals)) = v.split_once(" IN ") {
+                    Filter {
+                        field: f.trim().to_owned(),
+                        values: vals.split(',').map(str::to_owned).collect(),
+                    }
+                } else if let Some((f, val)) = v.split_once(':') {
+                    Filter {
+                        field: f.to_owned(),
+                        values: vec![val.to_owned()],
+                    }
+                } else {
+                    return Err(ApiError::bad_query(format!("q: {v}")));
+                };
+                q.raw_q.push(v.into_owned());
+                q.filters.push(filter);
+            }
+            "page" => {
+                q.page = v
+                    .parse()
+                    .ok()
+                    .filter(|p| *p >= 1)
+                    .ok_or_else(|| ApiError::bad_query("page must be greater than 0"))?
+            }
+            "results-per-page" => {
+                q.per_page = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PER_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_query(format!(
+                            "results_per_page must be between 1 and {MAX_PER_PAGE}"
+                        ))
+                    })?;
+            }
+            "order-direction" => q.descending = v == "desc",
+            // v2 ignores what it does not know (inline-relations-depth and friends).
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+impl V2Query {
+    fn matches(&self, fields: &dyn Fn(&str) -> Option<String>) -> Result<bool, ApiError> {
+        for f in &self.filters {
+            let Some(actual) = fields(&f.field) else {
+                return Err(ApiError::bad_query(format!(
+                    "q: unknown filter field '{}'",
+                    f.field
+                )));
+            };
+            if !f.values.contains(&actual) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn url(&self, path: &str, page: usize) -> String {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        ser.append_pair(
+            "order-direction",
+            if self.descending { "desc" } else { "asc" },
+        );
+        ser.append_pair("page", &page.to_string());
+        for q in &self.raw_q {
+            ser.append_pair("q", q);
+        }
+        ser.append_pair("results-per-page", &self.per_page.to_string());
+        format!("{path}?{}", ser.finish())
+    }
+
+    fn page(&self, path: &str, mut items: Vec<Value>) -> Value {
+        if self.descending {
+            items.reverse();
+        }
+        let total = items.len();
+        let pages = total.div_ceil(self.per_page).max(1);
+        let resources: Vec<Value> = items
+            .into_iter()
+            .skip((self.page - 1) * self.per_page)
+            .take(self.per_page)
+            .collect();
+        json!({
+            "total_results": total,
+            "total_pages": pages,
+            "prev_url": if self.page > 1 { Value::String(self.url(path, self.page - 1)) } else { Value::Null },
+            "next_url": if self.page < pages { Value::String(self.url(path, self.page + 1)) } else { Value::Null },
+            "resources": resources,
+        })
+    }
+}
+
+/// Splits `user:pass@registry/repo:tag` into the image and its credentials.
+pub(crate) fn split_inline_credentials(image: &str) -> (String, Option<(String, String)>) {
+    if let Some((creds, rest)) = image.split_once('@')
+        && let Some((user, pass)) = creds.split_once(':')
+        && !creds.contains('/')
+        && !rest.starts_with("sha256:")
+    {
+        return (rest.to_owned(), Some((user.to_owned(), pass.to_owned())));
+    }
+    (image.to_owned(), None)
+}
+
+/// `repo` becomes `repo:latest`, as CC normalises it.
+fn normalise_image(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains(':') || last.contains('@') {
+        image.to_owned()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
+fn envelope(guid: &str, kind: &str, created: &str, updated: &str, entity: Value) -> Value {
+    json!({
+        "metadata": {"guid": guid, "url": format!("/v2/{kind}/{guid}"), "created_at": created, "updated_at": updated},
+        "entity": entity,
+    })
+}
+
+fn app_json(st: &SimState, app: &App) -> Value {
+    let g = &app.guid;
+    let web = st.newest_process(g, "web");
+    let mut packages: Vec<_> = st.packages.values().filter(|p| &p.app == g).collect();
+    packages.sort_by_key(|p| p.seq);
+    let package = packages.last();
+    let mut builds: Vec<_> = st.builds.values().filter(|b| &b.app == g).collect();
+    builds.sort_by_key(|b| b.seq);
+    let build = builds.last();
+    let package_state = match build.map(|b| b.state) {
+        Some(BuildState::Staged) => "STAGED",
+        Some(BuildState::Failed) => "FAILED",
+        _ if app.current_droplet.is_some() && build.is_none() => "STAGED",
+        _ => "PENDING",
+    };
+    let desired_started = app.state == AppState::Started
+        || build.is_some_and(|b| b.start_when_staged && b.state != BuildState::Staged);
+    let failed = build.filter(|b| b.state == BuildState::Failed);
+    let creds = package.map_or(
+        json!({"username": null, "password": null}),
+        |p| json!({"username": p.username, "password": p.username.as_ref().map(|_| "***")}),
+    );
+    let env = if app.env.is_empty() {
+        json!({})
+    } else {
+        json!(app.env)
+    };
+    envelope(
+        g.as_str(),
+        "apps",
+        &cf_time(app.created_at),
+        &cf_time(app.updated_at),
+        json!({
+            "name": app.name,
+            "production": false,
+            "space_guid": app.space,
+            "stack_guid": STACK_GUID,
+            "buildpack": null,
+            "detected_buildpack": null,
+            "detected_buildpack_guid": null,
+            "environment_json": env,
+            "memory": web.map_or(1024, |p| p.memory_in_mb),
+            "instances": web.map_or(1, |p| p.instances),
+            "disk_quota": web.map_or(1024, |p| p.disk_in_mb),
+            "state": if desired_started { "STARTED" } else { "STOPPED" },
+            "version": web.map_or_else(String::new, |p| p.version.clone()),
+            "command": web.and_then(|p| p.command.clone()),
+            "console": false,
+            "debug": null,
+            "staging_task_id": build.map(|b| b.guid.to_string()),
+            "package_state": package_state,
+            "health_check_http_endpoint": web.and_then(|p| p.health_check.endpoint.clone()).unwrap_or_default(),
+            "health_check_type": web.map_or("port".to_owned(), |p| p.health_check.kind.clone()),
+            "health_check_timeout": web.and_then(|p| p.health_check.timeout),
+            "staging_failed_reason": failed.map(|_| "StagingError"),
+            "staging_failed_description": failed.and_then(|b| b.error.clone()),
+            "diego": true,
+            "docker_image": package.map(|p| p.image.clone()),
+            "docker_credentials": creds,
+            "package_updated_at": package.map_or_else(|| cf_time(app.created_at), |p| cf_time(p.updated_at)),
+            "detected_start_command": "",
+            "enable_ssh": true,
+            "ports": [8080],
+            "space_url": format!("/v2/spaces/{}", app.space),
+            "stack_url": format!("/v2/stacks/{STACK_GUID}"),
+            "routes_url": format!("/v2/apps/{g}/routes"),
+            "events_url": format!("/v2/apps/{g}/events"),
+            "service_bindings_url": format!("/v2/apps/{g}/service_bindings"),
+            "route_mappings_url": format!("/v2/apps/{g}/route_mappings"),
+        }),
+    )
+}
+
+async fn info(State(sh): State<Shared>) -> Response {
+    let base = sh.base();
+    Json(json!({
+        "name": "driftless-simulator",
+        "build": "driftless-simulator",
+        "support": "https://driftless.dev",
+        "version": 2,
+        "description": "A simulated Stackato foundation (driftless)",
+        "authorization_endpoint": format!("{base}/uaa"),
+        "token_endpoint": format!("{base}/uaa"),
+        "min_cli_version": null,
+        "min_recommended_cli_version": null,
+        "api_version": "2.155.0",
+        "app_ssh_endpoint": "127.0.0.1:2222",
+        "app_ssh_host_key_fingerprint": "sim-host-key",
+        "app_ssh_oauth_client": null,
+        "routing_endpoint": format!("{base}/routing"),
+        "logging_endpoint": format!("{}/logging", base.replacen("http", "ws", 1)),
+    }))
+    .into_response()
+}
+
+async fn list_apps(State(sh): State<Shared>, _a: V2Actor, RawQuery(raw): RawQuery) -> V2Result {
+    let q = parse_query(raw.as_deref())?;
+    let st = sh.lock();
+    let mut apps: Vec<&App> = st
+        .apps
+        .values()
+        .filter(|a| matches!(a.lifecycle, Lifecycle::Docker))
+        .collect();
+    apps.sort_by_key(|a| a.seq);
+    let mut items = Vec::new();
+    for app in apps {
+        let org = st
+            .spaces
+            .get(&app.space)
+            .map(|s| s.org.to_string())
+            .unwrap_or_default();
+        let fields = |f: &str| match f {
+            "name" => Some(app.name.clone()),
+            "space_guid" => Some(app.space.to_string()),
+            "organization_guid" => Some(org.clone()),
+            "state" => Some(app.state.as_str().to_owned()),
+            _ => None,
+        };
+        if q.matches(&fields)? {
+            items.push(app_json(&st, app));
+        }
+    }
+    Ok(Json(q.page("/v2/apps", items)).into_response())
+}
+
+async fn get_app(State(sh): State<Shared>, _a: V2Actor, Path(guid): Path<String>) -> V2Result {
+    let st = sh.lock();
+    let app = st
+        .apps
+        .get(&AppGuid::new(guid.clone()))
+        .ok_or_else(|| ApiError::v2_app_not_found(&guid))?;
+    Ok(Json(app_json(&st, app)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct DockerCredentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct AppBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    space_guid: Option<String>,
+    #[serde(default)]
+    docker_image: Option<String>,
+    #[serde(default)]
+    docker_credentials: Option<DockerCredentials>,
+    #[serde(default)]
+    instances: Option<u32>,
+    #[serde(default)]
+    memory: Option<u64>,
+    #[serde(default)]
+    disk_quota: Option<u64>,
+    #[serde(default)]
+    environment_json: Option<BTreeMap<String, Value>>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    command: Option<String>,
+    #[serde(default)]
+    health_check_type: Option<String>,
+}
+
+const APP_FIELDS: &[&str] = &[
+    "name",
+    "space_guid",
+    "docker_image",
+    "docker_credentials",
+    "diego",
+    "instances",
+    "memory",
+    "disk_quota",
+    "environment_json",
+    "state",
+    "command",
+    "health_check_type",
+    "health_check_timeout",
+    "health_check_http_endpoint",
+    "enable_ssh",
+    "ports",
+    "production",
+    "console",
+    "stack_guid",
+    "buildpack",
+];
+
+fn image_and_creds(body: &AppBody) -> Option<(String, Option<(String, String)>)> {
+    let raw = body.docker_image.as_deref()?;
+    let (image, inline) = split_inline_credentials(raw);
+    let creds = body
+        .docker_credentials
+        .as_ref()
+        .map(|c| (c.username.clone(), c.password.clone()))
+        .or(inline);
+    Some((normalise_image(&image), creds))
+}
+
+fn apply_updates(
+    st: &mut SimState,
+    now: chrono::DateTime<chrono::Utc>,
+    app: &AppGuid,
+    body: &AppBody,
+) -> Result<(), ApiError> {
+    if let Some(web) = st.newest_process(app, "web").map(|p| p.guid.clone()) {
+        let scale = Scale {
+            instances: body.instances,
+            memory_in_mb: body.memory,
+            disk_in_mb: body.disk_quota,
+            log_rate_limit: None,
+        };
+        st.scale_process(now, &web, scale, &crate::state::PullCheck::Ok)?;
+        if body.command.is_some() || body.health_check_type.is_some() {
+            let mut update = crate::state::ProcessUpdate::default();
+            if let Some(c) = &body.command {
+                update.command = Some(Some(c.clone()).filter(|c| !c.is_empty()));
+            }
+            if let Some(kind) = &body.health_check_type {
+                update.health_check = Some(crate::model::HealthCheck {
+                    kind: kind.clone(),
+                    timeout: None,
+                    invocation_timeout: None,
+                    interval: None,
+                    endpoint: None,
+                });
+            }
+            st.update_process(now, &web, update)?;
+        }
+    }
+    if let Some(env) = &body.environment_json {
+        crate::state::validate_env(env)?;
+        let current: Vec<String> = st.app(app)?.env.keys().cloned().collect();
+        let mut patch: serde_json::Map<String, Value> =
+            current.into_iter().map(|k| (k, Value::Null)).collect();
+        patch.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        st.patch_env(now, app, &patch)?;
+    }
+    if let Some((image, creds)) = image_and_creds(body) {
+        st.create_package(now, app, image, creds, Metadata::default())?;
+    }
+    Ok(())
+}
+
+async fn create_app(State(sh): State<Shared>, _a: V2Actor, body: Bytes) -> V2Result {
+    let body: AppBody = parse_body(&body, APP_FIELDS).map_err(v2_validation)?;
+    let name = body
+        .name
+        .clone()
+        .ok_or_else(|| ApiError::v2_app_invalid("name is required"))?;
+    let space = body
+        .space_guid
+        .clone()
+        .ok_or_else(|| ApiError::v2_app_invalid("space_guid is required"))?;
+    let now = sh.now();
+    let guid = {
+        let mut st = sh.lock();
+        let new = NewApp {
+            name: name.clone(),
+            space: SpaceGuid::new(space),
+            lifecycle: Lifecycle::Docker,
+            env: body.environment_json.clone().unwrap_or_default(),
+            metadata: Metadata::default(),
+        };
+        let guid = st
+            .create_app(now, new)
+            .map_err(|e| v2_create_error(e, &name))?;
+        let mut without_env = body;
+        without_env.environment_json = None;
+        apply_updates(&mut st, now, &guid, &without_env)?;
+        guid
+    };
+    let st = sh.lock();
+    let app = st.app(&guid)?;
+    Ok((StatusCode::CREATED, Json(app_json(&st, app))).into_response())
+}
+
+fn v2_validation(e: ApiError) -> ApiError {
+    if e.code == 10008 {
+        ApiError::v2_app_invalid(&e.detail)
+    } else {
+        e
+    }
+}
+
+fn v2_create_error(e: ApiError, name: &str) -> ApiError {
+    match e.code {
+        10016 => ApiError::v2_app_name_taken(name),
+        10008 => ApiError::v2_app_invalid(&e.detail),
+        _ => e,
+    }
+}
+
+async fn update_app(
+    State(sh): State<Shared>,
+    V2Actor(actor): V2Actor,
+    Path(guid): Path<String>,
+    body: Bytes,
+) -> V2Result {
+    let body: AppBody = parse_body(&body, APP_FIELDS).map_err(v2_validation)?;
+    let app = AppGuid::new(guid.clone());
+    let now = sh.now();
+    let staging = {
+        let mut st = sh.lock();
+        st.app(&app)
+            .map_err(|_| ApiError::v2_app_not_found(&guid))?;
+        if let Some(name) = &body.name {
+            st.update_app(now, &app, Some(name.clone()), None, None)
+                .map_err(|e| v2_create_error(e, name))?;
+        }
+        apply_updates(&mut st, now, &app, &body)?;
+        match body.state.as_deref() {
+            Some("STOPPED") => {
+                st.stop_app(now, &app)?;
+                // A stop also cancels a start that was waiting for staging.
+                for b in st.builds.values_mut().filter(|b| b.app == app) {
+                    b.start_when_staged = false;
+                }
+                None
+            }
+            Some("STARTED") => needs_staging(&st, &app),
+            Some(other) => {
+                return Err(ApiError::v2_app_invalid(format!(
+                    "state must be STARTED or STOPPED, not {other}"
+                ))
+                .into());
+            }
+            None => None,
+        }
+    };
+    if body.state.as_deref() == Some("STARTED") {
+        match staging {
+            Some(package) => {
+                let (image, creds) = sh.lock().check_build(&package)?;
+                let outcome = match sh.resolve(&image, creds.as_ref()).await {
+                    Ok(d) => StagingOutcome::Digest(d),
+                    Err(e) => StagingOutcome::Error(e),
+                };
+                let now = sh.now();
+                sh.lock().create_build(
+                    now,
+                    &actor,
+                    &package,
+                    outcome,
+                    Metadata::default(),
+                    true,
+                )?;
+            }
+            None => {
+                let target = sh.lock().app_pull_target(&app);
+                let pull = sh.pull_check(target).await;
+                let now = sh.now();
+                sh.lock().start_app(now, &app, &pull)?;
+            }
+        }
+    }
+    let st = sh.lock();
+    let a = st.app(&app)?;
+    Ok((StatusCode::CREATED, Json(app_json(&st, a))).into_response())
+}
+
+/// The package to stage when the newest one has no droplet yet.
+fn needs_staging(st: &SimState, app: &AppGuid) -> Option<crate::ids::PackageGuid> {
+    let newest = st
+        .packages
+        .values()
+        .filter(|p| &p.app == app)
+        .max_by_key(|p| p.seq)?;
+    let staged = st
+        .droplets
+        .values()
+        .any(|d| d.package.as_ref() == Some(&newest.guid));
+    let staging = st
+        .builds
+        .values()
+        .any(|b| b.package == newest.guid && b.state == BuildState::Staging);
+    (!staged && !staging).then(|| newest.guid.clone())
+}
+
+async fn restage_app(
+    State(sh): State<Shared>,
+    V2Actor(actor): V2Actor,
+    Path(guid): Path<String>,
+) -> V2Result {
+    let app = AppGuid::new(guid.clone());
+    let package = {
+        let st = sh.lock();
+        st.app(&app)
+            .map_err(|_| ApiError::v2_app_not_found(&guid))?;
+        st.packages
+            .values()
+            .filter(|p| p.app == app)
+            .max_by_key(|p| p.seq)
+            .map(|p| p.guid.clone())
+    };
+    let package = package.ok_or_else(|| ApiError::v2_app_invalid("the app has no docker image"))?;
+    let (image, creds) = sh.lock().check_build(&package)?;
+    let outcome = match sh.resolve(&image, creds.as_ref()).await {
+        Ok(d) => StagingOutcome::Digest(d),
+        Err(e) => StagingOutcome::Error(e),
+    };
+    let now = sh.now();
+    let mut st = sh.lock();
+    st.create_build(now, &actor, &package, outcome, Metadata::default(), true)?;
+    let a = st.app(&app)?;
+    Ok((StatusCode::CREATED, Json(app_json(&st, a))).into_response())
+}
+
+async fn delete_app(State(sh): State<Shared>, _a: V2Actor, Path(guid): Path<String>) -> V2Result {
+    let mut st = sh.lock();
+    let app = AppGuid::new(guid.clone());
+    st.app(&app)
+        .map_err(|_| ApiError::v2_app_not_found(&guid))?;
+    st.purge_app(&app);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn app_instances(
+    State(sh): State<Shared>,
+    _a: V2Actor,
+    Path(guid): Path<String>,
+) -> V2Result {
+    let st = sh.lock();
+    let app = AppGuid::new(guid.clone());
+    st.app(&app)
+        .map_err(|_| ApiError::v2_app_not_found(&guid))?;
+    let Some(web) = st.newest_process(&app, "web") else {
+        return Ok(Json(json!({})).into_response());
+    };
+    let since = web.started_at.timestamp();
+    let out: serde_json::Map<String, Value> = (0..web.instances)
+        .map(|i| (i.to_string(), json!({"state": crate::render::instance_state(&st, web, i), "since": since, "uptime": 0})))
+        .collect();
+    Ok(Json(Value::Object(out)).into_response())
+}
+
+fn flag_json(f: &crate::model::FeatureFlag) -> Value {
+    json!({"name": f.name, "enabled": f.enabled, "error_message": f.custom_error_message, "url": format!("/v2/config/feature_flags/{}", f.name)})
+}
+
+async fn list_flags(State(sh): State<Shared>, _a: V2Actor) -> V2Result {
+    let st = sh.lock();
+    Ok(Json(st.feature_flags.values().map(flag_json).collect::<Vec<_>>()).into_response())
+}
+
+async fn get_flag(State(sh): State<Shared>, _a: V2Actor, Path(name): Path<String>) -> V2Result {
+    let st = sh.lock();
+    let f = st
+        .feature_flags
+        .get(&name)
+        .ok_or_else(|| flag_not_found(&name))?;
+    Ok(Json(flag_json(f)).into_response())
+}
+
+fn flag_not_found(name: &str) -> ApiError {
+    ApiError {
+        code: 330000,
+        title: "CF-FeatureFlagNotFound",
+        detail: format!("The feature flag could not be found: {name}"),
+        status: StatusCode::NOT_FOUND,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct FlagBody {
+    enabled: bool,
+    #[serde(default)]
+    error_message: Option<String>,
+}
+
+async fn set_flag(
+    State(sh): State<Shared>,
+    V2Actor(actor): V2Actor,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> V2Result {
+    require_admin(&actor)?;
+    let body: FlagBody = parse_body(&body, &["enabled", "error_message"])?;
+    let now = sh.now();
+    let mut st = sh.lock();
+    if !st.feature_flags.contains_key(&name) {
+        return Err(flag_not_found(&name).into());
+    }
+    st.set_feature_flag(now, &name, Some(body.enabled), body.error_message.map(Some))?;
+    let f = st
+        .feature_flags
+        .get(&name)
+        .ok_or_else(ApiError::server_error)?;
+    Ok(Json(flag_json(f)).into_response())
+}
+
+async fn list_orgs(State(sh): State<Shared>, _a: V2Actor, RawQuery(raw): RawQuery) -> V2Result {
+    let q = parse_query(raw.as_deref())?;
+    let st = sh.lock();
+    let mut orgs: Vec<_> = st.orgs.values().collect();
+    orgs.sort_by_key(|o| o.seq);
+    let mut items = Vec::new();
+    for o in orgs {
+        if q.matches(&|f: &str| (f == "name").then(|| o.name.clone()))? {
+            let g = o.guid.as_str();
+            items.push(envelope(
+                g,
+                "organizations",
+                &cf_time(o.created_at),
+                &cf_time(o.updated_at),
+                json!({
+                    "name": o.name, "billing_enabled": false, "status": "active",
+                    "spaces_url": format!("/v2/organizations/{g}/spaces"),
+                }),
+            ));
+        }
+    }
+    Ok(Json(q.page("/v2/organizations", items)).into_response())
+}
+
+async fn list_spaces(State(sh): State<Shared>, _a: V2Actor, RawQuery(raw): RawQuery) -> V2Result {
+    let q = parse_query(raw.as_deref())?;
+    let st = sh.lock();
+    let mut spaces: Vec<_> = st.spaces.values().collect();
+    spaces.sort_by_key(|s| s.seq);
+    let mut items = Vec::new();
+    for s in spaces {
+        let fields = |f: &str| match f {
+            "name" => Some(s.name.clone()),
+            "organization_guid" => Some(s.org.to_string()),
+            _ => None,
+        };
+        if q.matches(&fields)? {
+            let g = s.guid.as_str();
+            items.push(envelope(
+                g,
+                "spaces",
+                &cf_time(s.created_at),
+                &cf_time(s.updated_at),
+                json!({
+                    "name": s.name, "organization_guid": s.org, "allow_ssh": true,
+                    "organization_url": format!("/v2/organizations/{}", s.org),
+                    "apps_url": format!("/v2/spaces/{g}/apps"),
+                }),
+            ));
+        }
+    }
+    Ok(Json(q.page("/v2/spaces", items)).into_response())
+}
+
+async fn fallback_v2() -> V2Error {
+    V2Error(ApiError::unknown_request())
+}
+
+/// The v2 routes.
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/v2/info", get(info))
+        .route("/v2/apps", get(list_apps).post(create_app))
+        .route(
+            "/v2/apps/{guid}",
+            get(get_app).put(update_app).delete(delete_app),
+        )
+        .route("/v2/apps/{guid}/instances", get(app_instances))
+        .route("/v2/apps/{guid}/restage", axum::routing::post(restage_app))
+        .route("/v2/config/feature_flags", get(list_flags))
+        .route(
+            "/v2/config/feature_flags/{name}",
+            get(get_flag).put(set_flag),
+        )
+        .route("/v2/organizations", get(list_orgs))
+        .route("/v2/spaces", get(list_spaces))
+        .route("/v2/{*rest}", get(fallback_v2))
+}

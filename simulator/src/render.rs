@@ -1,0 +1,545 @@
+//! The JSON shapes of `cf-api-examples/`: one function per resource, pure over the state and
+//! the base URL (links are absolute, as CC's are).
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::clock::cf_time;
+use crate::model::{
+    App, Build, Deployment, Droplet, FeatureFlag, Job, Org, Package, Process, Revision, Space,
+};
+use crate::state::State;
+
+fn href(base: &str, path: &str) -> Value {
+    json!({"href": format!("{base}{path}")})
+}
+
+fn ts(t: DateTime<Utc>) -> Value {
+    Value::String(cf_time(t))
+}
+
+/// GET / (the global root).
+pub fn root(base: &str, stackato: bool) -> Value {
+    let v2 = if stackato {
+        json!({"href": format!("{base}/v2"), "meta": {"version": "2.155.0"}})
+    } else {
+        Value::Null
+    };
+    json!({"links": {
+        "self": {"href": base},
+        "cloud_controller_v2": v2,
+        "cloud_controller_v3": {"href": format!("{base}/v3"), "meta": {"version": "3.90.0"}},
+        "network_policy_v0": href(base, "/networking/v0/external"),
+        "network_policy_v1": href(base, "/networking/v1/external"),
+        "login": {"href": format!("{base}/uaa")},
+        "uaa": {"href": format!("{base}/uaa")},
+        "credhub": null,
+        "routing": href(base, "/routing"),
+        "logging": {"href": base.replacen("http", "ws", 1) + "/logging"},
+        "log_cache": href(base, "/log-cache"),
+        "log_stream": href(base, "/log-stream"),
+        "app_ssh": {"href": "127.0.0.1:2222", "meta": {"host_key_fingerprint": "sim-host-key", "oauth_client": "ssh-proxy"}},
+    }})
+}
+
+const V3_LINKS: &[&str] = &[
+    "app_usage_events",
+    "apps",
+    "audit_events",
+    "buildpacks",
+    "builds",
+    "deployments",
+    "domains",
+    "droplets",
+    "environment_variable_groups",
+    "feature_flags",
+    "info",
+    "isolation_segments",
+    "organizations",
+    "organization_quotas",
+    "packages",
+    "processes",
+    "resource_matches",
+    "roles",
+    "routes",
+    "security_groups",
+    "service_brokers",
+    "service_instances",
+    "service_offerings",
+    "service_plans",
+    "service_usage_events",
+    "spaces",
+    "space_quotas",
+    "stacks",
+    "tasks",
+    "users",
+];
+
+/// GET /v3.
+pub fn root_v3(base: &str) -> Value {
+    let mut links = serde_json::Map::new();
+    links.insert("self".into(), href(base, "/v3"));
+    for name in V3_LINKS {
+        let mut link = href(base, &format!("/v3/{name}"));
+        if *name == "service_instances"
+            && let Some(o) = link.as_object_mut()
+        {
+            o.insert("experimental".into(), Value::Bool(true));
+        }
+        links.insert((*name).to_owned(), link);
+    }
+    json!({"links": links})
+}
+
+/// GET /v3/info.
+pub fn info(base: &str, rate_limit: Option<(u32, u64)>) -> Value {
+    let rate_limits = match rate_limit {
+        Some((limit, minutes)) => {
+            json!({"enabled": true, "general_limit": limit, "reset_interval_in_minutes": minutes})
+        }
+        None => json!({"enabled": false, "general_limit": 2000, "reset_interval_in_minutes": 30}),
+    };
+    json!({
+        "build": "driftless-simulator",
+        "cli_version": {"minimum": "8.0.0", "recommended": "latest"},
+        "custom": {"simulator": "driftless"},
+        "description": "A simulated Cloud Controller (driftless)",
+        "name": "driftless-simulator",
+        "version": 1,
+        "osbapi_version": "2.15",
+        "rate_limits": rate_limits,
+        "links": {"self": href(base, "/v3/info"), "support": {"href": "https://driftless.dev"}},
+    })
+}
+
+pub fn org(base: &str, o: &Org) -> Value {
+    let g = &o.guid;
+    let quota = "default-org-quota";
+    json!({
+        "guid": g,
+        "created_at": ts(o.created_at),
+        "updated_at": ts(o.updated_at),
+        "name": o.name,
+        "suspended": false,
+        "relationships": {"quota": {"data": {"guid": quota}}},
+        "links": {
+            "self": href(base, &format!("/v3/organizations/{g}")),
+            "domains": href(base, &format!("/v3/organizations/{g}/domains")),
+            "default_domain": href(base, &format!("/v3/organizations/{g}/domains/default")),
+            "quota": href(base, &format!("/v3/organization_quotas/{quota}")),
+        },
+        "metadata": o.metadata.to_json(),
+    })
+}
+
+pub fn space(base: &str, s: &Space) -> Value {
+    let g = &s.guid;
+    json!({
+        "guid": g,
+        "created_at": ts(s.created_at),
+        "updated_at": ts(s.updated_at),
+        "name": s.name,
+        "suspended": false,
+        "relationships": {"organization": {"data": {"guid": s.org}}, "quota": {"data": null}},
+        "links": {
+            "self": href(base, &format!("/v3/spaces/{g}")),
+            "features": href(base, &format!("/v3/spaces/{g}/features")),
+            "organization": href(base, &format!("/v3/organizations/{}", s.org)),
+            "apply_manifest": {"href": format!("{base}/v3/spaces/{g}/actions/apply_manifest"), "method": "POST"},
+        },
+        "metadata": s.metadata.to_json(),
+    })
+}
+
+pub fn app(base: &str, a: &App) -> Value {
+    let g = &a.guid;
+    let p = |suffix: &str| href(base, &format!("/v3/apps/{g}{suffix}"));
+    json!({
+        "guid": g,
+        "name": a.name,
+        "state": a.state.as_str(),
+        "created_at": ts(a.created_at),
+        "updated_at": ts(a.updated_at),
+        "lifecycle": a.lifecycle.to_json(),
+        "relationships": {
+            "space": {"data": {"guid": a.space}},
+            "current_droplet": {"data": a.current_droplet.as_ref().map(|d| json!({"guid": d}))},
+        },
+        "links": {
+            "self": p(""),
+            "space": href(base, &format!("/v3/spaces/{}", a.space)),
+            "processes": p("/processes"),
+            "packages": p("/packages"),
+            "environment_variables": p("/environment_variables"),
+            "current_droplet": p("/droplets/current"),
+            "droplets": p("/droplets"),
+            "tasks": p("/tasks"),
+            "start": {"href": format!("{base}/v3/apps/{g}/actions/start"), "method": "POST"},
+            "stop": {"href": format!("{base}/v3/apps/{g}/actions/stop"), "method": "POST"},
+            "revisions": p("/revisions"),
+            "deployed_revisions": p("/revisions/deployed"),
+            "features": p("/features"),
+        },
+        "metadata": a.metadata.to_json(),
+    })
+}
+
+pub fn env_vars(base: &str, a: &App) -> Value {
+    json!({
+        "var": a.env,
+        "links": {
+            "self": href(base, &format!("/v3/apps/{}/environment_variables", a.guid)),
+            "app": href(base, &format!("/v3/apps/{}", a.guid)),
+        },
+    })
+}
+
+pub fn app_env(state: &State, a: &App) -> Value {
+    let space = state.spaces.get(&a.space);
+    json!({
+        "staging_env_json": {},
+        "running_env_json": {},
+        "environment_variables": a.env,
+        "system_env_json": {"VCAP_SERVICES": {}},
+        "application_env_json": {
+            "VCAP_APPLICATION": {
+                "limits": {"fds": 16384},
+                "application_name": a.name,
+                "application_uris": [],
+                "name": a.name,
+                "space_name": space.map(|s| s.name.as_str()).unwrap_or_default(),
+                "space_id": a.space,
+                "uris": [],
+                "users": null,
+            }
+        },
+    })
+}
+
+fn health_check_json(hc: &crate::model::HealthCheck, readiness: bool, in_list: bool) -> Value {
+    let mut data = serde_json::Map::new();
+    if !readiness && hc.kind != "process" {
+        data.insert("timeout".into(), json!(hc.timeout));
+    }
+    data.insert("invocation_timeout".into(), json!(hc.invocation_timeout));
+    if in_list {
+        data.insert("interval".into(), json!(hc.interval));
+    }
+    if hc.kind == "http" {
+        data.insert("endpoint".into(), json!(hc.endpoint));
+    }
+    if !in_list && !readiness && hc.kind == "port" {
+        data.remove("invocation_timeout");
+    }
+    json!({"type": hc.kind, "data": data})
+}
+
+/// A process; in lists the command reads `[PRIVATE DATA HIDDEN IN LISTS]`.
+pub fn process(base: &str, state: &State, p: &Process, in_list: bool) -> Value {
+    let g = &p.guid;
+    let space = state
+        .apps
+        .get(&p.app)
+        .map(|a| a.space.to_string())
+        .unwrap_or_default();
+    let command = if in_list {
+        json!("[PRIVATE DATA HIDDEN IN LISTS]")
+    } else {
+        json!(p.command)
+    };
+    json!({
+        "guid": g,
+        "type": p.kind,
+        "command": command,
+        "user": "vcap",
+        "instances": p.instances,
+        "memory_in_mb": p.memory_in_mb,
+        "disk_in_mb": p.disk_in_mb,
+        "log_rate_limit_in_bytes_per_second": p.log_rate_limit,
+        "health_check": health_check_json(&p.health_check, false, in_list),
+        "readiness_health_check": health_check_json(&p.readiness, true, in_list),
+        "relationships": {
+            "app": {"data": {"guid": p.app}},
+            "revision": p.revision.as_ref().map(|r| json!({"data": {"guid": r}})),
+        },
+        "metadata": p.metadata.to_json(),
+        "created_at": ts(p.created_at),
+        "updated_at": ts(p.updated_at),
+        "version": p.version,
+        "links": {
+            "self": href(base, &format!("/v3/processes/{g}")),
+            "scale": {"href": format!("{base}/v3/processes/{g}/actions/scale"), "method": "POST"},
+            "app": href(base, &format!("/v3/apps/{}", p.app)),
+            "space": href(base, &format!("/v3/spaces/{space}")),
+            "stats": href(base, &format!("/v3/processes/{g}/stats")),
+            "process_instances": href(base, &format!("/v3/processes/{g}/process_instances")),
+        },
+    })
+}
+
+/// The per-instance state of a process: DOWN when stopped, CRASHED from `crashed_from` on.
+pub fn instance_state(state: &State, p: &Process, index: u32) -> &'static str {
+    let started = state
+        .apps
+        .get(&p.app)
+        .is_some_and(|a| a.state == crate::model::AppState::Started);
+    if !started {
+        "DOWN"
+    } else if p.crashed_from.is_some_and(|from| index >= from) {
+        "CRASHED"
+    } else {
+        "RUNNING"
+    }
+}
+
+/// GET /v3/processes/:guid/stats.
+pub fn process_stats(state: &State, p: &Process, now: DateTime<Utc>) -> Value {
+    let uptime = (now - p.started_at).num_seconds().max(0);
+    let resources: Vec<Value> = (0..p.instances)
+        .map(|index| {
+            let st = instance_state(state, p, index);
+            let running = st == "RUNNING";
+            let details = if st == "CRASHED" { json!(p.crash_reason) } else { Value::Null };
+            json!({
+                "type": p.kind,
+                "index": index,
+                "instance_guid": format!("{}-{index:04}", &p.version[..p.version.len().min(23)]),
+                "state": st,
+                "routable": running,
+                "usage": if running {
+                    json!({"time": cf_time(now), "cpu": 0.001, "cpu_entitlement": 0.01, "mem": 19_177_472, "disk": 69_705_728, "log_rate": 0})
+                } else {
+                    json!({"time": cf_time(now), "cpu": 0, "cpu_entitlement": 0, "mem": 0, "disk": 0, "log_rate": 0})
+                },
+                "host": if running { "10.244.16.10" } else { "" },
+                "instance_internal_ip": if running { "10.255.93.167" } else { "" },
+                "instance_ports": if running { json!([{"external": 61000 + index, "internal": 8080, "external_tls_proxy_port": 61100 + index, "internal_tls_proxy_port": 61001}]) } else { Value::Null },
+                "uptime": if running { uptime } else { 0 },
+                "mem_quota": p.memory_in_mb * 1024 * 1024,
+                "disk_quota": p.disk_in_mb * 1024 * 1024,
+                "fds_quota": 16384,
+                "isolation_segment": null,
+                "log_rate_limit": null,
+                "details": details,
+            })
+        })
+        .collect();
+    json!({"resources": resources})
+}
+
+/// GET /v3/processes/:guid/process_instances.
+pub fn process_instances(base: &str, state: &State, p: &Process) -> Value {
+    let since = p.started_at.timestamp();
+    let resources: Vec<Value> = (0..p.instances)
+        .map(|index| json!({"index": index, "state": instance_state(state, p, index), "since": since}))
+        .collect();
+    json!({
+        "resources": resources,
+        "links": {
+            "self": href(base, &format!("/v3/processes/{}/process_instances", p.guid)),
+            "process": href(base, &format!("/v3/processes/{}", p.guid)),
+        },
+    })
+}
+
+/// A docker package; the password reads `***` whenever a username is set.
+pub fn package(base: &str, p: &Package) -> Value {
+    let g = &p.guid;
+    let password = p.username.as_ref().map(|_| "***");
+    json!({
+        "guid": g,
+        "type": "docker",
+        "data": {"image": p.image, "username": p.username, "password": password},
+        "state": "READY",
+        "created_at": ts(p.created_at),
+        "updated_at": ts(p.updated_at),
+        "relationships": {"app": {"data": {"guid": p.app}}},
+        "links": {
+            "self": href(base, &format!("/v3/packages/{g}")),
+            "app": href(base, &format!("/v3/apps/{}", p.app)),
+        },
+        "metadata": p.metadata.to_json(),
+    })
+}
+
+pub fn build(base: &str, b: &Build) -> Value {
+    let g = &b.guid;
+    let mut links = json!({
+        "self": href(base, &format!("/v3/builds/{g}")),
+        "app": href(base, &format!("/v3/apps/{}", b.app)),
+    });
+    if let (Some(d), Some(obj)) = (&b.droplet, links.as_object_mut()) {
+        obj.insert("droplet".into(), href(base, &format!("/v3/droplets/{d}")));
+    }
+    json!({
+        "guid": g,
+        "created_at": ts(b.created_at),
+        "updated_at": ts(b.updated_at),
+        "created_by": {"guid": b.created_by.guid, "name": b.created_by.name, "email": b.created_by.email},
+        "state": b.state.as_str(),
+        "staging_memory_in_mb": 1024,
+        "staging_disk_in_mb": 4096,
+        "staging_log_rate_limit_bytes_per_second": -1,
+        "error": b.error,
+        "lifecycle": {"type": "docker", "data": {}},
+        "package": {"guid": b.package},
+        "droplet": b.droplet.as_ref().map(|d| json!({"guid": d})),
+        "relationships": {"app": {"data": {"guid": b.app}}},
+        "metadata": b.metadata.to_json(),
+        "links": links,
+    })
+}
+
+/// A docker droplet: `image` set; `checksum`, `buildpacks` and `stack` null; no download link.
+pub fn droplet(base: &str, d: &Droplet) -> Value {
+    let g = &d.guid;
+    let mut links = serde_json::Map::new();
+    links.insert("self".into(), href(base, &format!("/v3/droplets/{g}")));
+    if let Some(p) = &d.package {
+        links.insert("package".into(), href(base, &format!("/v3/packages/{p}")));
+    }
+    links.insert("app".into(), href(base, &format!("/v3/apps/{}", d.app)));
+    links.insert(
+        "assign_current_droplet".into(),
+        json!({"href": format!("{base}/v3/apps/{}/relationships/current_droplet", d.app), "method": "PATCH"}),
+    );
+    json!({
+        "guid": g,
+        "state": "STAGED",
+        "error": null,
+        "lifecycle": {"type": "docker", "data": {}},
+        "execution_metadata": "",
+        "process_types": {"web": ""},
+        "checksum": null,
+        "buildpacks": null,
+        "stack": null,
+        "image": d.image,
+        "created_at": ts(d.created_at),
+        "updated_at": ts(d.updated_at),
+        "relationships": {"app": {"data": {"guid": d.app}}},
+        "links": links,
+        "metadata": d.metadata.to_json(),
+    })
+}
+
+pub fn deployment(base: &str, state: &State, d: &Deployment) -> Value {
+    let g = &d.guid;
+    let mut status = json!({
+        "value": d.status.value(),
+        "reason": d.status.reason(),
+        "details": {
+            "last_successful_healthcheck": cf_time(d.last_healthcheck),
+            "last_status_change": cf_time(d.last_status_change),
+        },
+    });
+    let (memory, disk, log_rate) = state
+        .processes
+        .get(&d.new_process)
+        .map_or((1024, 1024, -1), |p| {
+            (p.memory_in_mb, p.disk_in_mb, p.log_rate_limit)
+        });
+    let mut options = json!({
+        "max_in_flight": d.max_in_flight,
+        "web_instances": d.web_instances,
+        "memory_in_mb": memory,
+        "disk_in_mb": disk,
+        "log_rate_limit_in_bytes_per_second": log_rate,
+    });
+    if d.strategy == crate::model::Strategy::Canary {
+        if let Some(s) = status.as_object_mut() {
+            s.insert(
+                "canary".into(),
+                json!({"steps": {"current": d.canary_step, "total": d.canary_steps.len()}}),
+            );
+        }
+        if let Some(o) = options.as_object_mut() {
+            let steps: Vec<Value> = d
+                .canary_steps
+                .iter()
+                .map(|w| json!({"instance_weight": w}))
+                .collect();
+            o.insert("canary".into(), json!({"steps": steps}));
+        }
+    }
+    let links = json!({
+        "self": href(base, &format!("/v3/deployments/{g}")),
+        "app": href(base, &format!("/v3/apps/{}", d.app)),
+        "cancel": {"href": format!("{base}/v3/deployments/{g}/actions/cancel"), "method": "POST"},
+        "continue": {"href": format!("{base}/v3/deployments/{g}/actions/continue"), "method": "POST"},
+    });
+    json!({
+        "guid": g,
+        "status": status,
+        "strategy": d.strategy.as_str(),
+        "options": options,
+        "droplet": {"guid": d.droplet},
+        "previous_droplet": {"guid": d.previous_droplet},
+        "new_processes": [{"guid": d.new_process, "type": "web"}],
+        "revision": d.revision.as_ref().map(|(g, v)| json!({"guid": g, "version": v})),
+        "created_at": ts(d.created_at),
+        "updated_at": ts(d.updated_at),
+        "metadata": d.metadata.to_json(),
+        "relationships": {"app": {"data": {"guid": d.app}}},
+        "links": links,
+    })
+}
+
+pub fn revision(base: &str, r: &Revision) -> Value {
+    let g = &r.guid;
+    let processes: serde_json::Map<String, Value> = r
+        .commands
+        .iter()
+        .map(|(k, c)| (k.clone(), json!({"command": c})))
+        .collect();
+    json!({
+        "guid": g,
+        "version": r.version,
+        "droplet": {"guid": r.droplet},
+        "processes": processes,
+        "sidecars": [],
+        "description": r.description,
+        "deployable": true,
+        "relationships": {"app": {"data": {"guid": r.app}}},
+        "created_at": ts(r.created_at),
+        "updated_at": ts(r.updated_at),
+        "metadata": r.metadata.to_json(),
+        "links": {
+            "self": href(base, &format!("/v3/revisions/{g}")),
+            "app": href(base, &format!("/v3/apps/{}", r.app)),
+            "environment_variables": href(base, &format!("/v3/revisions/{g}/environment_variables")),
+        },
+    })
+}
+
+pub fn job(base: &str, j: &Job) -> Value {
+    json!({
+        "guid": j.guid,
+        "created_at": ts(j.created_at),
+        "updated_at": ts(j.updated_at),
+        "operation": j.operation,
+        "state": j.state.as_str(),
+        "links": {"self": href(base, &format!("/v3/jobs/{}", j.guid))},
+        "errors": [],
+        "warnings": [],
+    })
+}
+
+pub fn feature_flag(base: &str, f: &FeatureFlag) -> Value {
+    json!({
+        "name": f.name,
+        "enabled": f.enabled,
+        "updated_at": f.updated_at.map(cf_time),
+        "custom_error_message": f.custom_error_message,
+        "links": {"self": href(base, &format!("/v3/feature_flags/{}", f.name))},
+    })
+}
+
+pub fn current_droplet_relationship(base: &str, a: &App) -> Value {
+    json!({
+        "data": a.current_droplet.as_ref().map(|d| json!({"guid": d})),
+        "links": {
+            "self": href(base, &format!("/v3/apps/{}/relationships/current_droplet", a.guid)),
+            "related": href(base, &format!("/v3/apps/{}/droplets/current", a.guid)),
+        },
+    })
+}

@@ -1,0 +1,16 @@
+//! Integration tests: the simulator over real HTTP on loopback, driven with reqwest, with a
+//! manual clock so time moves only when a test says so.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)] // reason: test helpers outside #[test] fns fail loudly and print skip notices
+
+mod auth;
+#[allow(dead_code)] // reason: not every test module uses every helper
+mod common;
+mod conformance;
+mod knobs;
+mod lifecycle;
+mod listing;
+mod real_registry;
+mod smoke;
+mod stackato;
+mod strictness;
