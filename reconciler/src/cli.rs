@@ -39,6 +39,12 @@ pub enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Serve a simulated Cloud Foundry foundation (Cloud Controller v3, UAA, optionally the
+    /// Stackato v2 dialect and an embedded Docker registry) until interrupted.
+    ///
+    /// Logins: user admin/admin (admin), user developer/developer (space developer), client
+    /// driftless/driftless (client_credentials, admin); a seed file can replace them.
+    Simulate(SimulateArgs),
     /// Print the JSON Schemas of the manifest and of driftless.yaml, or write both to a directory.
     Schema {
         /// Which schema to print.
@@ -48,6 +54,57 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+}
+
+/// The flags of `driftless simulate`: where to listen, and the simulator's knobs.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, default_value = "127.0.0.1:9022")]
+    pub listen: std::net::SocketAddr,
+    /// Write the bound port to this file once the server accepts connections.
+    #[arg(long, value_name = "FILE")]
+    pub port_file: Option<PathBuf>,
+    /// Initial state (orgs, spaces, apps, flags, logins) from a YAML or JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
+    /// Also serve the Stackato v2 dialect (`/v2/...`).
+    #[arg(long)]
+    pub stackato: bool,
+    /// Start an embedded Docker Registry V2 next to the API (its address is printed).
+    #[arg(long)]
+    pub registry: bool,
+    /// Seed of every random choice (GUIDs, injected faults), for reproducible runs.
+    #[arg(long, default_value_t = 0)]
+    pub random_seed: u64,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of requests answered 502/503, in [0, 1].
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Share of requests whose connection is dropped, in [0, 1].
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    /// Requests allowed per user per rate-limit window (off when absent).
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
+    /// The rate-limit window, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub rate_limit_window: u64,
+    /// Access-token lifetime, in seconds.
+    #[arg(long, default_value_t = 1200)]
+    pub token_lifetime: u64,
+    /// How long a build stays STAGING, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub staging_ms: u64,
+    /// How long a deployment stays DEPLOYING (and a canary step lasts), in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    pub deployment_ms: u64,
+    /// Images whose instances fail their health check (exact reference, or a prefix ending in
+    /// `*`); repeatable.
+    #[arg(long, value_name = "IMAGE")]
+    pub unhealthy_image: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -79,7 +136,71 @@ pub fn run<O: Write, E: Write>(cli: Cli, output: &mut Output<O, E>) -> anyhow::R
     match cli.command {
         Command::Validate { dir, strict } => validate(&dir, strict, output),
         Command::Schema { kind, out } => schema(kind, out.as_deref(), output),
+        Command::Simulate(args) => simulate(args, output),
     }
+}
+
+fn simulate<O: Write, E: Write>(
+    args: SimulateArgs,
+    output: &mut Output<O, E>,
+) -> anyhow::Result<i32> {
+    for (name, rate) in [
+        ("--error-rate", args.error_rate),
+        ("--drop-rate", args.drop_rate),
+    ] {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&rate),
+            "{name} must be between 0 and 1"
+        );
+    }
+    let mut config = simulator::SimConfig {
+        listen: args.listen,
+        port_file: args.port_file,
+        stackato: args.stackato,
+        seed: args.random_seed,
+        token_lifetime: std::time::Duration::from_secs(args.token_lifetime),
+        staging_duration: std::time::Duration::from_millis(args.staging_ms),
+        deployment_duration: std::time::Duration::from_millis(args.deployment_ms),
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        faults: simulator::Faults {
+            error_rate: args.error_rate,
+            drop_rate: args.drop_rate,
+        },
+        rate_limit: args.rate_limit.map(|limit| simulator::RateLimit {
+            limit,
+            reset_interval: std::time::Duration::from_secs(args.rate_limit_window.max(1)),
+        }),
+        unhealthy_images: args.unhealthy_image.into_iter().collect(),
+        registry: args.registry.then(simulator::RegistryConfig::default),
+        ..simulator::SimConfig::default()
+    };
+    if let Some(seed) = &args.seed {
+        config = config
+            .with_seed_file(seed)
+            .with_context(|| format!("read seed file {}", seed.display()))?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(async {
+        let sim = simulator::start(config).await.context("start the simulator")?;
+        output.line(format_args!("Cloud Controller API: {}", sim.url()))?;
+        output.line("Logins: user admin/admin (admin), user developer/developer, client driftless/driftless")?;
+        if let Some(registry) = sim.registry() {
+            output.line(format_args!("Docker registry: http://{}", registry.host()))?;
+        }
+        output.line("Serving until interrupted (Ctrl-C or SIGTERM).")?;
+        output.out.flush()?;
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("listen for SIGTERM")?;
+        tokio::select! {
+            res = tokio::signal::ctrl_c() => res.context("wait for Ctrl-C")?,
+            _ = terminate.recv() => {}
+        }
+        sim.shutdown().await;
+        Ok(exit::OK)
+    })
 }
 
 fn validate<O: Write, E: Write>(

@@ -142,3 +142,68 @@ fn every_subcommand_has_help() {
     let unknown = driftless(&workspace_root(), &["frobnicate"]);
     assert_eq!(unknown.status.code(), Some(2), "clap's usage error code");
 }
+
+#[test]
+fn simulate_serves_a_foundation_on_a_free_port_until_terminated() {
+    let dir = std::env::temp_dir().join(format!("driftless-simulate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let port_file = dir.join("port");
+    let child = std::process::Command::new(driftless_tests::driftless_bin())
+        .args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--registry",
+            "--port-file",
+        ])
+        .arg(&port_file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start driftless simulate");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let port = loop {
+        if let Some(port) = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u16>().ok())
+        {
+            break port;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no port file within 20 s"
+        );
+        runtime.block_on(tokio::time::sleep(std::time::Duration::from_millis(20)));
+    };
+    let root: serde_json::Value = runtime
+        .block_on(async {
+            reqwest::get(format!("http://127.0.0.1:{port}/"))
+                .await?
+                .json()
+                .await
+        })
+        .expect("GET /");
+    assert_eq!(
+        root["links"]["cloud_controller_v3"]["href"],
+        format!("http://127.0.0.1:{port}/v3")
+    );
+    // SIGTERM stops it cleanly.
+    let pid = child.id().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("Cloud Controller API: http://127.0.0.1:{port}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("Docker registry: http://127.0.0.1:"),
+        "{text}"
+    );
+}
