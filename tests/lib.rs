@@ -91,3 +91,14 @@ pub fn example_dirs() -> Vec<PathBuf> {
     dirs.sort();
     dirs
 }
+
+/// A child process that is killed when dropped (a test that fails mid-way leaves nothing behind).
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -149,7 +149,7 @@ fn simulate_serves_a_foundation_on_a_free_port_until_terminated() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("mkdir");
     let port_file = dir.join("port");
-    let child = std::process::Command::new(driftless_tests::driftless_bin())
+    let mut child = std::process::Command::new(driftless_tests::driftless_bin())
         .args([
             "simulate",
             "--listen",
@@ -159,8 +159,12 @@ fn simulate_serves_a_foundation_on_a_free_port_until_terminated() {
         ])
         .arg(&port_file)
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start driftless simulate");
+    let stdout = child.stdout.take().expect("stdout");
+    // Killed on every exit path, so a failing assertion never leaves a server running.
+    let child = driftless_tests::KillOnDrop(child);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let port = loop {
@@ -174,7 +178,7 @@ fn simulate_serves_a_foundation_on_a_free_port_until_terminated() {
             std::time::Instant::now() < deadline,
             "no port file within 20 s"
         );
-        runtime.block_on(tokio::time::sleep(std::time::Duration::from_millis(20)));
+        runtime.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(20)).await });
     };
     let root: serde_json::Value = runtime
         .block_on(async {
@@ -189,15 +193,17 @@ fn simulate_serves_a_foundation_on_a_free_port_until_terminated() {
         format!("http://127.0.0.1:{port}/v3")
     );
     // SIGTERM stops it cleanly.
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill");
     assert!(status.success());
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let mut child = child;
+    let exit = child.0.wait().expect("wait");
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut { stdout }, &mut text).expect("read stdout");
     assert!(
         text.contains(&format!("Cloud Controller API: http://127.0.0.1:{port}")),
         "{text}"
