@@ -10,6 +10,7 @@ mod conformance;
 mod knobs;
 mod lifecycle;
 mod listing;
+mod python_client;
 mod real_registry;
 mod smoke;
 mod stackato;
