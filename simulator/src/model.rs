@@ -81,13 +81,6 @@ impl Lifecycle {
             Lifecycle::Buildpack(_) => "buildpack",
         }
     }
-
-    pub fn to_json(&self) -> Value {
-        match self {
-            Lifecycle::Docker => serde_json::json!({"type": "docker", "data": {}}),
-            Lifecycle::Buildpack(data) => serde_json::json!({"type": "buildpack", "data": data}),
-        }
-    }
 }
 
 /// An app.

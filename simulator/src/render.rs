@@ -1,7 +1,11 @@
 //! The JSON shapes of `cf-api-examples/`: one function per resource, pure over the state and
 //! the base URL (links are absolute, as CC's are).
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
 use crate::clock::cf_time;
@@ -151,37 +155,186 @@ pub fn space(base: &str, s: &Space) -> Value {
     })
 }
 
+/// An `href` built from parts at serialization time, so large lists allocate no link strings.
+#[derive(Debug, Clone, Copy)]
+pub struct Href<'a> {
+    parts: [&'a str; 4],
+    method: Option<&'static str>,
+}
+
+impl<'a> Href<'a> {
+    fn new(parts: [&'a str; 4]) -> Self {
+        Self {
+            parts,
+            method: None,
+        }
+    }
+
+    fn post(parts: [&'a str; 4]) -> Self {
+        Self {
+            parts,
+            method: Some("POST"),
+        }
+    }
+}
+
+struct Concat<'a>([&'a str; 4]);
+
+impl fmt::Display for Concat<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|p| f.write_str(p))
+    }
+}
+
+impl Serialize for Href<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut st = serializer.serialize_struct("Href", 1 + usize::from(self.method.is_some()))?;
+        st.serialize_field("href", &CollectStr(Concat(self.parts)))?;
+        if let Some(m) = self.method {
+            st.serialize_field("method", m)?;
+        }
+        st.end()
+    }
+}
+
+struct CollectStr<T>(T);
+
+impl<T: fmt::Display> Serialize for CollectStr<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+/// A CF timestamp, formatted while serializing.
+#[derive(Debug, Clone, Copy)]
+pub struct Ts(pub DateTime<Utc>);
+
+impl Serialize for Ts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0.format("%Y-%m-%dT%H:%M:%SZ"))
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct GuidData<'a> {
+    guid: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct ToOne<'a> {
+    data: Option<GuidData<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct AppRelationships<'a> {
+    space: ToOne<'a>,
+    current_droplet: ToOne<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct Empty {}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum LifecycleData<'a> {
+    Empty(Empty),
+    Value(&'a Value),
+}
+
+#[derive(Debug, Serialize)]
+struct LifecycleView<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: LifecycleData<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct AppLinks<'a> {
+    #[serde(rename = "self")]
+    self_: Href<'a>,
+    space: Href<'a>,
+    processes: Href<'a>,
+    packages: Href<'a>,
+    environment_variables: Href<'a>,
+    current_droplet: Href<'a>,
+    droplets: Href<'a>,
+    tasks: Href<'a>,
+    start: Href<'a>,
+    stop: Href<'a>,
+    revisions: Href<'a>,
+    deployed_revisions: Href<'a>,
+    features: Href<'a>,
+}
+
+/// The v3 app object, serialized straight to the response (lists of 5000 stay fast).
+#[derive(Debug, Serialize)]
+pub struct AppView<'a> {
+    guid: &'a str,
+    name: &'a str,
+    state: &'static str,
+    created_at: Ts,
+    updated_at: Ts,
+    lifecycle: LifecycleView<'a>,
+    relationships: AppRelationships<'a>,
+    links: AppLinks<'a>,
+    metadata: &'a crate::labels::Metadata,
+}
+
+/// The app object, borrowing from the state.
+pub fn app_view<'a>(base: &'a str, a: &'a App) -> AppView<'a> {
+    let g = a.guid.as_str();
+    let p = |suffix: &'a str| Href::new([base, "/v3/apps/", g, suffix]);
+    let lifecycle = match &a.lifecycle {
+        crate::model::Lifecycle::Docker => LifecycleView {
+            kind: "docker",
+            data: LifecycleData::Empty(Empty {}),
+        },
+        crate::model::Lifecycle::Buildpack(data) => LifecycleView {
+            kind: "buildpack",
+            data: LifecycleData::Value(data),
+        },
+    };
+    AppView {
+        guid: g,
+        name: &a.name,
+        state: a.state.as_str(),
+        created_at: Ts(a.created_at),
+        updated_at: Ts(a.updated_at),
+        lifecycle,
+        relationships: AppRelationships {
+            space: ToOne {
+                data: Some(GuidData {
+                    guid: a.space.as_str(),
+                }),
+            },
+            current_droplet: ToOne {
+                data: a
+                    .current_droplet
+                    .as_ref()
+                    .map(|d| GuidData { guid: d.as_str() }),
+            },
+        },
+        links: AppLinks {
+            self_: p(""),
+            space: Href::new([base, "/v3/spaces/", a.space.as_str(), ""]),
+            processes: p("/processes"),
+            packages: p("/packages"),
+            environment_variables: p("/environment_variables"),
+            current_droplet: p("/droplets/current"),
+            droplets: p("/droplets"),
+            tasks: p("/tasks"),
+            start: Href::post([base, "/v3/apps/", g, "/actions/start"]),
+            stop: Href::post([base, "/v3/apps/", g, "/actions/stop"]),
+            revisions: p("/revisions"),
+            deployed_revisions: p("/revisions/deployed"),
+            features: p("/features"),
+        },
+        metadata: &a.metadata,
+    }
+}
+
 pub fn app(base: &str, a: &App) -> Value {
-    let g = &a.guid;
-    let p = |suffix: &str| href(base, &format!("/v3/apps/{g}{suffix}"));
-    json!({
-        "guid": g,
-        "name": a.name,
-        "state": a.state.as_str(),
-        "created_at": ts(a.created_at),
-        "updated_at": ts(a.updated_at),
-        "lifecycle": a.lifecycle.to_json(),
-        "relationships": {
-            "space": {"data": {"guid": a.space}},
-            "current_droplet": {"data": a.current_droplet.as_ref().map(|d| json!({"guid": d}))},
-        },
-        "links": {
-            "self": p(""),
-            "space": href(base, &format!("/v3/spaces/{}", a.space)),
-            "processes": p("/processes"),
-            "packages": p("/packages"),
-            "environment_variables": p("/environment_variables"),
-            "current_droplet": p("/droplets/current"),
-            "droplets": p("/droplets"),
-            "tasks": p("/tasks"),
-            "start": {"href": format!("{base}/v3/apps/{g}/actions/start"), "method": "POST"},
-            "stop": {"href": format!("{base}/v3/apps/{g}/actions/stop"), "method": "POST"},
-            "revisions": p("/revisions"),
-            "deployed_revisions": p("/revisions/deployed"),
-            "features": p("/features"),
-        },
-        "metadata": a.metadata.to_json(),
-    })
+    serde_json::to_value(app_view(base, a)).unwrap_or_default()
 }
 
 pub fn env_vars(base: &str, a: &App) -> Value {

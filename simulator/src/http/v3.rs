@@ -494,13 +494,11 @@ async fn list_apps(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuery)
         }),
         &["created_at", "updated_at", "name", "state"],
     )?;
-    let mut body = q.paginate(sh.base(), "/v3/apps", &items, |a| render::app(sh.base(), a))?;
-    if let Some(included) = included_for_apps(&st, sh.base(), page_of(&q, &items)?, &includes)
-        && let Some(obj) = body.as_object_mut()
-    {
-        obj.insert("included".into(), included);
-    }
-    Ok(ok(body))
+    let mut body = q.paginate_typed(sh.base(), "/v3/apps", &items, |a| {
+        render::app_view(sh.base(), a)
+    })?;
+    body.included = included_for_apps(&st, sh.base(), page_of(&q, &items)?, &includes);
+    Ok(Json(body).into_response())
 }
 
 #[derive(Debug, Deserialize)]
