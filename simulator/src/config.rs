@@ -106,6 +106,8 @@ pub struct SimConfig {
     pub seed_state: Option<SeedState>,
     /// Start an embedded Registry V2 next to the API.
     pub registry: Option<RegistryConfig>,
+    /// The shared domain every org gets as its default (default `apps.sim.local`).
+    pub shared_domain: String,
 }
 
 impl Default for SimConfig {
@@ -130,6 +132,7 @@ impl Default for SimConfig {
             insecure_registries: BTreeSet::new(),
             seed_state: None,
             registry: None,
+            shared_domain: "apps.sim.local".into(),
         }
     }
 }

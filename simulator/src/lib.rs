@@ -138,10 +138,11 @@ fn build_state(config: &SimConfig) -> Result<State, SimError> {
         job: config.job_duration,
     };
     let mut st = State::new(config.seed, timing, config.unhealthy_images.clone());
+    let now = config.clock.now();
+    st.create_shared_domain(now, &config.shared_domain);
     let Some(seed) = &config.seed_state else {
         return Ok(st);
     };
-    let now = config.clock.now();
     let invalid = |what: String| move |source: ApiError| SimError::SeedInvalid { what, source };
     // Seeded apps are created as an admin would, with docker enabled for the duration.
     let docker_flag = seed

@@ -696,3 +696,84 @@ pub fn current_droplet_relationship(base: &str, a: &App) -> Value {
         },
     })
 }
+
+pub fn domain(base: &str, d: &crate::model::Domain) -> Value {
+    let g = &d.guid;
+    // Only shared domains are simulated: no organization, no shared_organizations link.
+    json!({
+        "guid": g,
+        "created_at": ts(d.created_at),
+        "updated_at": ts(d.updated_at),
+        "name": d.name,
+        "internal": false,
+        "router_group": null,
+        "supported_protocols": ["http"],
+        "enforce_route_policies": false,
+        "route_policies_scope": null,
+        "metadata": d.metadata.to_json(),
+        "relationships": {"organization": {"data": null}, "shared_organizations": {"data": []}},
+        "links": {
+            "self": href(base, &format!("/v3/domains/{g}")),
+            "route_reservations": href(base, &format!("/v3/domains/{g}/route_reservations")),
+        },
+    })
+}
+
+pub fn destination(d: &crate::model::Destination) -> Value {
+    json!({
+        "guid": d.guid,
+        "app": {"guid": d.app, "process": {"type": d.process_type}},
+        "weight": d.weight,
+        "port": d.port,
+        "protocol": d.protocol,
+        "created_at": ts(d.created_at),
+        "updated_at": ts(d.updated_at),
+    })
+}
+
+pub fn destinations(base: &str, r: &crate::model::Route) -> Value {
+    json!({
+        "destinations": r.destinations.iter().map(destination).collect::<Vec<_>>(),
+        "links": {
+            "self": href(base, &format!("/v3/routes/{}/destinations", r.guid)),
+            "route": href(base, &format!("/v3/routes/{}", r.guid)),
+        },
+    })
+}
+
+pub fn route(base: &str, state: &State, r: &crate::model::Route) -> Value {
+    let g = &r.guid;
+    let domain = state
+        .domains
+        .get(&r.domain)
+        .map(|d| d.name.as_str())
+        .unwrap_or_default();
+    let url = if r.host.is_empty() {
+        format!("{domain}{}", r.path)
+    } else {
+        format!("{}.{domain}{}", r.host, r.path)
+    };
+    let options = match &r.loadbalancing {
+        Some(lb) => json!({"loadbalancing": lb}),
+        None => json!({}),
+    };
+    json!({
+        "guid": g,
+        "protocol": "http",
+        "created_at": ts(r.created_at),
+        "updated_at": ts(r.updated_at),
+        "host": r.host,
+        "path": r.path,
+        "url": url,
+        "destinations": r.destinations.iter().map(destination).collect::<Vec<_>>(),
+        "options": options,
+        "metadata": r.metadata.to_json(),
+        "relationships": {"space": {"data": {"guid": r.space}}, "domain": {"data": {"guid": r.domain}}},
+        "links": {
+            "self": href(base, &format!("/v3/routes/{g}")),
+            "space": href(base, &format!("/v3/spaces/{}", r.space)),
+            "domain": href(base, &format!("/v3/domains/{}", r.domain)),
+            "destinations": href(base, &format!("/v3/routes/{g}/destinations")),
+        },
+    })
+}

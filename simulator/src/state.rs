@@ -14,14 +14,14 @@ use serde_json::Value;
 use crate::clock::after;
 use crate::error::ApiError;
 use crate::ids::{
-    AppGuid, BuildGuid, DeploymentGuid, DropletGuid, JobGuid, OrgGuid, PackageGuid, ProcessGuid,
-    RevisionGuid, SeededRng, SpaceGuid,
+    AppGuid, BuildGuid, DeploymentGuid, DomainGuid, DropletGuid, JobGuid, OrgGuid, PackageGuid,
+    ProcessGuid, RevisionGuid, RouteGuid, SeededRng, SpaceGuid,
 };
 use crate::labels::Metadata;
 use crate::model::{
-    Actor, App, AppState, Build, BuildState, Deployment, DeploymentStatus, Droplet, FeatureFlag,
-    HealthCheck, Job, JobState, Lifecycle, Org, Package, Process, Revision, Space, StagingOutcome,
-    Strategy,
+    Actor, App, AppState, Build, BuildState, Deployment, DeploymentStatus, Destination, Domain,
+    Droplet, FeatureFlag, HealthCheck, Job, JobState, JobTarget, Lifecycle, Org, Package, Process,
+    Revision, Route, Space, StagingOutcome, Strategy,
 };
 
 /// Durations of the time-based transitions.
@@ -84,6 +84,8 @@ pub struct State {
     pub revisions: BTreeMap<crate::ids::RevisionGuid, Revision>,
     pub jobs: BTreeMap<JobGuid, Job>,
     pub feature_flags: BTreeMap<String, FeatureFlag>,
+    pub domains: BTreeMap<DomainGuid, Domain>,
+    pub routes: BTreeMap<RouteGuid, Route>,
     pending_builds: BTreeSet<BuildGuid>,
     active_deployments: BTreeSet<DeploymentGuid>,
     pending_jobs: BTreeSet<JobGuid>,
@@ -200,6 +202,8 @@ impl State {
             revisions: BTreeMap::new(),
             jobs: BTreeMap::new(),
             feature_flags,
+            domains: BTreeMap::new(),
+            routes: BTreeMap::new(),
             pending_builds: BTreeSet::new(),
             active_deployments: BTreeSet::new(),
             pending_jobs: BTreeSet::new(),
@@ -642,7 +646,7 @@ impl State {
                 guid: job.clone(),
                 operation: "app.delete".into(),
                 state: JobState::Processing,
-                app: guid.clone(),
+                target: JobTarget::App(guid.clone()),
                 created_at: now,
                 updated_at: now,
                 due_at: after(now, self.timing.job),
@@ -661,6 +665,9 @@ impl State {
         self.droplets.retain(|_, d| &d.app != guid);
         self.deployments.retain(|_, d| &d.app != guid);
         self.revisions.retain(|_, r| &r.app != guid);
+        for route in self.routes.values_mut() {
+            route.destinations.retain(|d| &d.app != guid);
+        }
         let builds = &self.builds;
         self.pending_builds.retain(|b| builds.contains_key(b));
         let deployments = &self.deployments;
@@ -1268,6 +1275,217 @@ impl State {
         }
     }
 
+    // ---- domains and routes --------------------------------------------------------------
+
+    /// Adds a shared domain (the foundation's default app domain is the first one).
+    pub fn create_shared_domain(&mut self, now: DateTime<Utc>, name: &str) -> DomainGuid {
+        let guid = DomainGuid::new(self.guid());
+        let seq = self.next_seq();
+        self.domains.insert(
+            guid.clone(),
+            Domain {
+                guid: guid.clone(),
+                seq,
+                name: name.into(),
+                created_at: now,
+                updated_at: now,
+                metadata: Metadata::default(),
+            },
+        );
+        guid
+    }
+
+    /// The default domain of an org: the oldest shared domain.
+    pub fn default_domain(&self) -> Option<&Domain> {
+        self.domains.values().min_by_key(|d| d.seq)
+    }
+
+    /// POST /v3/routes.
+    pub fn create_route(
+        &mut self,
+        now: DateTime<Utc>,
+        space: &SpaceGuid,
+        domain: &DomainGuid,
+        host: String,
+        path: String,
+        loadbalancing: Option<String>,
+        metadata: Metadata,
+    ) -> Result<RouteGuid, ApiError> {
+        if !self.spaces.contains_key(space) {
+            return Err(ApiError::unprocessable(
+                "Invalid space. Ensure that the space exists and you have access to it.",
+            ));
+        }
+        let Some(d) = self.domains.get(domain) else {
+            return Err(ApiError::unprocessable(
+                "Invalid domain. Ensure that the domain exists and you have access to it.",
+            ));
+        };
+        let valid_host = host.is_empty()
+            || host == "*"
+            || (host.len() <= 63
+                && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !host.starts_with('-'));
+        if !valid_host {
+            return Err(ApiError::unprocessable(
+                "Host must be either \"*\" or contain only alphanumeric characters, \"_\", or \"-\"",
+            ));
+        }
+        if !path.is_empty() && (!path.starts_with('/') || path == "/" || path.contains('?')) {
+            return Err(ApiError::unprocessable("Path must begin with /"));
+        }
+        if self
+            .routes
+            .values()
+            .any(|r| &r.domain == domain && r.host == host && r.path == path)
+        {
+            let shown = if host.is_empty() {
+                d.name.clone()
+            } else {
+                format!("{host}.{}", d.name)
+            };
+            return Err(ApiError::uniqueness(format!(
+                "Route already exists for domain '{shown}{path}'."
+            )));
+        }
+        let guid = RouteGuid::new(self.guid());
+        let seq = self.next_seq();
+        self.routes.insert(
+            guid.clone(),
+            Route {
+                guid: guid.clone(),
+                seq,
+                host,
+                path,
+                domain: domain.clone(),
+                space: space.clone(),
+                destinations: Vec::new(),
+                loadbalancing,
+                created_at: now,
+                updated_at: now,
+                metadata,
+            },
+        );
+        Ok(guid)
+    }
+
+    /// POST (insert, `replace = false`) or PATCH (replace) /v3/routes/:guid/destinations.
+    pub fn set_destinations(
+        &mut self,
+        now: DateTime<Utc>,
+        route: &RouteGuid,
+        new: Vec<(AppGuid, String, Option<u16>, Option<String>, Option<u32>)>,
+        replace: bool,
+    ) -> Result<(), ApiError> {
+        let space = self
+            .routes
+            .get(route)
+            .ok_or_else(|| ApiError::not_found("Route"))?
+            .space
+            .clone();
+        for (app, _, _, protocol, _) in &new {
+            match self.apps.get(app) {
+                Some(a) if a.space == space => {}
+                Some(_) => {
+                    return Err(ApiError::unprocessable(
+                        "Routes cannot be mapped to destinations in different spaces.",
+                    ));
+                }
+                None => {
+                    return Err(ApiError::unprocessable(format!(
+                        "App(s) with guid(s) \"{app}\" do not exist or you do not have access."
+                    )));
+                }
+            }
+            if let Some(p) = protocol {
+                if p != "http1" && p != "http2" && p != "tcp" {
+                    return Err(ApiError::unprocessable(
+                        "Destinations[0]: protocol must be 'http1', 'http2' or 'tcp'.",
+                    ));
+                }
+            }
+        }
+        let mut made = Vec::new();
+        for (app, process_type, port, protocol, weight) in new {
+            made.push(Destination {
+                guid: self.guid(),
+                app,
+                process_type,
+                port: port.unwrap_or(8080),
+                protocol: protocol.unwrap_or_else(|| "http1".into()),
+                weight,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        let r = self
+            .routes
+            .get_mut(route)
+            .ok_or_else(|| ApiError::not_found("Route"))?;
+        if replace {
+            r.destinations.clear();
+        }
+        for d in made {
+            let dup = r
+                .destinations
+                .iter()
+                .any(|x| x.app == d.app && x.process_type == d.process_type && x.port == d.port);
+            if !dup {
+                r.destinations.push(d);
+            }
+        }
+        r.updated_at = now;
+        Ok(())
+    }
+
+    /// DELETE /v3/routes/:guid/destinations/:destination_guid.
+    pub fn remove_destination(
+        &mut self,
+        now: DateTime<Utc>,
+        route: &RouteGuid,
+        destination: &str,
+    ) -> Result<(), ApiError> {
+        let r = self
+            .routes
+            .get_mut(route)
+            .ok_or_else(|| ApiError::not_found("Route"))?;
+        let before = r.destinations.len();
+        r.destinations.retain(|d| d.guid != destination);
+        if r.destinations.len() == before {
+            return Err(ApiError::unprocessable(format!(
+                "Unable to unmap route from destination. Ensure the route has a destination with this guid."
+            )));
+        }
+        r.updated_at = now;
+        Ok(())
+    }
+
+    /// DELETE /v3/routes/:guid: a job.
+    pub fn delete_route(
+        &mut self,
+        now: DateTime<Utc>,
+        route: &RouteGuid,
+    ) -> Result<JobGuid, ApiError> {
+        if !self.routes.contains_key(route) {
+            return Err(ApiError::not_found("Route"));
+        }
+        let job = JobGuid::new(self.guid());
+        self.jobs.insert(
+            job.clone(),
+            Job {
+                guid: job.clone(),
+                operation: "route.delete".into(),
+                state: JobState::Processing,
+                target: JobTarget::Route(route.clone()),
+                created_at: now,
+                updated_at: now,
+                due_at: after(now, self.timing.job),
+            },
+        );
+        self.pending_jobs.insert(job.clone());
+        Ok(job)
+    }
+
     // ---- feature flags -------------------------------------------------------------------
 
     pub fn set_feature_flag(
@@ -1320,7 +1538,12 @@ impl State {
             let Some(job) = self.jobs.get(&j).cloned() else {
                 continue;
             };
-            self.purge_app(&job.app);
+            match &job.target {
+                JobTarget::App(app) => self.purge_app(app),
+                JobTarget::Route(route) => {
+                    self.routes.remove(route);
+                }
+            }
             if let Some(job) = self.jobs.get_mut(&j) {
                 job.state = JobState::Complete;
                 job.updated_at = job.due_at;

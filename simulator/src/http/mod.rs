@@ -2,6 +2,7 @@
 //! latency, injected faults, rate limits) and the shared handle the handlers lock.
 
 pub(crate) mod admin;
+pub(crate) mod routes;
 pub(crate) mod v2;
 pub(crate) mod v3;
 
@@ -311,7 +312,7 @@ async fn fallback() -> ApiError {
 
 /// The whole router.
 pub(crate) fn router(shared: Shared) -> Router {
-    let mut router = v3::routes().merge(admin::routes());
+    let mut router = v3::routes().merge(routes::routes()).merge(admin::routes());
     if shared.0.config.stackato {
         router = router.merge(v2::routes());
     }

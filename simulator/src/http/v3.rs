@@ -83,7 +83,7 @@ listable!(Deployment);
 listable!(Revision);
 
 /// Filters by `guids` and `label_selector`, orders by `order_by`, returns the survivors.
-fn select<'a, T: Listable + 'a>(
+pub(crate) fn select<'a, T: Listable + 'a>(
     q: &Query,
     items: impl Iterator<Item = &'a T>,
     order_fields: &[&str],

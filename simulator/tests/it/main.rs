@@ -12,6 +12,7 @@ mod lifecycle;
 mod listing;
 mod python_client;
 mod real_registry;
+mod routes;
 mod smoke;
 mod stackato;
 mod strictness;
