@@ -120,6 +120,27 @@ pub struct ProcessUpdate {
     pub metadata: Option<Value>,
 }
 
+/// A new route.
+#[derive(Debug, Clone)]
+pub struct NewRoute {
+    pub space: SpaceGuid,
+    pub domain: DomainGuid,
+    pub host: String,
+    pub path: String,
+    pub loadbalancing: Option<String>,
+    pub metadata: Metadata,
+}
+
+/// A route destination to add.
+#[derive(Debug, Clone)]
+pub struct NewDestination {
+    pub app: AppGuid,
+    pub process_type: String,
+    pub port: Option<u16>,
+    pub protocol: Option<String>,
+    pub weight: Option<u32>,
+}
+
 /// A new deployment.
 #[derive(Debug, Clone)]
 pub struct NewDeployment {
@@ -1304,13 +1325,17 @@ impl State {
     pub fn create_route(
         &mut self,
         now: DateTime<Utc>,
-        space: &SpaceGuid,
-        domain: &DomainGuid,
-        host: String,
-        path: String,
-        loadbalancing: Option<String>,
-        metadata: Metadata,
+        new: NewRoute,
     ) -> Result<RouteGuid, ApiError> {
+        let NewRoute {
+            space,
+            domain,
+            host,
+            path,
+            loadbalancing,
+            metadata,
+        } = new;
+        let (space, domain) = (&space, &domain);
         if !self.spaces.contains_key(space) {
             return Err(ApiError::unprocessable(
                 "Invalid space. Ensure that the space exists and you have access to it.",
@@ -1374,7 +1399,7 @@ impl State {
         &mut self,
         now: DateTime<Utc>,
         route: &RouteGuid,
-        new: Vec<(AppGuid, String, Option<u16>, Option<String>, Option<u32>)>,
+        new: Vec<NewDestination>,
         replace: bool,
     ) -> Result<(), ApiError> {
         let space = self
@@ -1383,7 +1408,7 @@ impl State {
             .ok_or_else(|| ApiError::not_found("Route"))?
             .space
             .clone();
-        for (app, _, _, protocol, _) in &new {
+        for NewDestination { app, protocol, .. } in &new {
             match self.apps.get(app) {
                 Some(a) if a.space == space => {}
                 Some(_) => {
@@ -1397,16 +1422,25 @@ impl State {
                     )));
                 }
             }
-            if let Some(p) = protocol {
-                if p != "http1" && p != "http2" && p != "tcp" {
-                    return Err(ApiError::unprocessable(
-                        "Destinations[0]: protocol must be 'http1', 'http2' or 'tcp'.",
-                    ));
-                }
+            if let Some(p) = protocol
+                && p != "http1"
+                && p != "http2"
+                && p != "tcp"
+            {
+                return Err(ApiError::unprocessable(
+                    "Destinations[0]: protocol must be 'http1', 'http2' or 'tcp'.",
+                ));
             }
         }
         let mut made = Vec::new();
-        for (app, process_type, port, protocol, weight) in new {
+        for NewDestination {
+            app,
+            process_type,
+            port,
+            protocol,
+            weight,
+        } in new
+        {
             made.push(Destination {
                 guid: self.guid(),
                 app,
@@ -1452,9 +1486,7 @@ impl State {
         let before = r.destinations.len();
         r.destinations.retain(|d| d.guid != destination);
         if r.destinations.len() == before {
-            return Err(ApiError::unprocessable(format!(
-                "Unable to unmap route from destination. Ensure the route has a destination with this guid."
-            )));
+            return Err(ApiError::unprocessable("Unable to unmap route from destination. Ensure the route has a destination with this guid.".to_string()));
         }
         r.updated_at = now;
         Ok(())

@@ -18,6 +18,7 @@ use crate::labels::{Metadata, apply_patch};
 use crate::model::{Actor, Domain, Route};
 use crate::query::Query;
 use crate::render;
+use crate::state::{NewDestination, NewRoute};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -257,15 +258,15 @@ async fn create_route(State(sh): State<Shared>, _a: Actor, body: Bytes) -> ApiRe
     };
     let now = sh.now();
     let mut st = sh.lock();
-    let guid = st.create_route(
-        now,
-        &SpaceGuid::new(req.relationships.space.data.guid),
-        &DomainGuid::new(req.relationships.domain.data.guid),
-        req.host.unwrap_or_default(),
-        req.path.unwrap_or_default(),
-        req.options.and_then(|o| o.loadbalancing),
-        md,
-    )?;
+    let new = NewRoute {
+        space: SpaceGuid::new(req.relationships.space.data.guid),
+        domain: DomainGuid::new(req.relationships.domain.data.guid),
+        host: req.host.unwrap_or_default(),
+        path: req.path.unwrap_or_default(),
+        loadbalancing: req.options.and_then(|o| o.loadbalancing),
+        metadata: md,
+    };
+    let guid = st.create_route(now, new)?;
     let r = st.routes.get(&guid).ok_or_else(ApiError::server_error)?;
     Ok((StatusCode::CREATED, Json(render::route(sh.base(), &st, r))).into_response())
 }
@@ -374,14 +375,12 @@ async fn write_destinations(sh: &Shared, guid: String, body: &Bytes, replace: bo
     let new = req
         .destinations
         .into_iter()
-        .map(|d| {
-            (
-                AppGuid::new(d.app.guid),
-                d.app.process.map_or_else(|| "web".to_owned(), |p| p.kind),
-                d.port,
-                d.protocol,
-                d.weight,
-            )
+        .map(|d| NewDestination {
+            app: AppGuid::new(d.app.guid),
+            process_type: d.app.process.map_or_else(|| "web".to_owned(), |p| p.kind),
+            port: d.port,
+            protocol: d.protocol,
+            weight: d.weight,
         })
         .collect();
     let now = sh.now();
