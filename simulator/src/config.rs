@@ -60,8 +60,11 @@ pub struct RateLimit {
 pub struct RegistryConfig {
     /// Where to listen; `None` is `127.0.0.1:0`.
     pub listen: Option<SocketAddr>,
-    /// Basic-auth credentials the registry requires; `None` is anonymous access.
+    /// Credentials the registry requires; `None` is anonymous access.
     pub basic_auth: Option<(String, String)>,
+    /// Challenge with `Bearer realm=".../token",service=...` (a token server on the same
+    /// port that checks `basic_auth`) instead of `Basic`.
+    pub bearer: bool,
 }
 
 /// Everything the simulator needs to start. `Default` is the documented default foundation.

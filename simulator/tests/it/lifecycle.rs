@@ -57,8 +57,8 @@ async fn staging_uses_the_package_credentials_and_records_the_digest() {
     let clock = ManualClock::fixed();
     let cfg = SimConfig {
         registry: Some(RegistryConfig {
-            listen: None,
             basic_auth: Some(("puller".into(), "s3cret".into())),
+            ..RegistryConfig::default()
         }),
         ..common::config(&clock)
     };
@@ -439,5 +439,71 @@ async fn delete_is_an_async_job() {
             .await
             .status,
         404
+    );
+}
+
+#[tokio::test]
+async fn staging_answers_a_bearer_token_challenge() {
+    let clock = ManualClock::fixed();
+    let registry = RegistryConfig {
+        basic_auth: Some(("robot".into(), "t0ken".into())),
+        bearer: true,
+        ..RegistryConfig::default()
+    };
+    let cfg = SimConfig {
+        registry: Some(registry),
+        ..common::config(&clock)
+    };
+    let sim = common::start_with(cfg, clock).await;
+    let host = sim.registry_host();
+    let ping = sim
+        .http
+        .get(format!("http://{host}/v2/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 401);
+    let challenge = ping.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        challenge,
+        format!("Bearer realm=\"http://{host}/token\",service=\"driftless-registry\"")
+    );
+    let head = sim
+        .http
+        .head(format!("http://{host}/v2/team/api/manifests/1.0"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        head.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .ends_with("scope=\"repository:team/api:pull\"")
+    );
+
+    sim.enable_docker().await;
+    let space = sim.org_space("o", "s").await;
+    let image = sim.push("team/api", "1.0", "api");
+    let app = sim.docker_app(&space, "api").await;
+    let good = package(
+        &sim,
+        &app,
+        json!({"image": image, "username": "robot", "password": "t0ken"}),
+    )
+    .await;
+    assert_eq!(build(&sim, &good).await["state"], "STAGED");
+    let bad = package(
+        &sim,
+        &app,
+        json!({"image": image, "username": "robot", "password": "nope"}),
+    )
+    .await;
+    let failed = build(&sim, &bad).await;
+    assert!(
+        failed["error"].as_str().unwrap().contains("unauthorized"),
+        "{failed}"
     );
 }

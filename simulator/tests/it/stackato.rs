@@ -14,8 +14,8 @@ async fn stackato() -> Sim {
     let cfg = SimConfig {
         stackato: true,
         registry: Some(RegistryConfig {
-            listen: None,
             basic_auth: Some(("ci".into(), "pull-secret".into())),
+            ..RegistryConfig::default()
         }),
         ..common::config(&clock)
     };
