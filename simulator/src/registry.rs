@@ -233,10 +233,10 @@ fn check_auth(shared: &Shared, headers: &HeaderMap, scope: Option<&str>) -> Opti
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let challenge = if shared.bearer {
-        if let Some(token) = given.strip_prefix("Bearer ") {
-            if shared.lock().tokens.contains_key(token) {
-                return None;
-            }
+        if let Some(token) = given.strip_prefix("Bearer ")
+            && shared.lock().tokens.contains_key(token)
+        {
+            return None;
         }
         let scope = scope
             .map(|s| format!(",scope=\"repository:{s}:pull\""))
