@@ -369,65 +369,152 @@ pub fn app_env(state: &State, a: &App) -> Value {
     })
 }
 
-fn health_check_json(hc: &crate::model::HealthCheck, readiness: bool, in_list: bool) -> Value {
-    let mut data = serde_json::Map::new();
-    if !readiness && hc.kind != "process" {
-        data.insert("timeout".into(), json!(hc.timeout));
+/// A health check's `{type, data}`; which `data` keys appear depends on the type, on liveness
+/// versus readiness and on list versus single rendering, as in the CC examples.
+#[derive(Debug, Clone, Copy)]
+struct HealthCheckView<'a> {
+    hc: &'a crate::model::HealthCheck,
+    readiness: bool,
+    in_list: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct HealthCheckData<'a>(HealthCheckView<'a>);
+
+impl Serialize for HealthCheckData<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let HealthCheckView {
+            hc,
+            readiness,
+            in_list,
+        } = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        if !readiness && hc.kind != "process" {
+            map.serialize_entry("timeout", &hc.timeout)?;
+        }
+        if in_list || readiness || hc.kind != "port" {
+            map.serialize_entry("invocation_timeout", &hc.invocation_timeout)?;
+        }
+        if in_list {
+            map.serialize_entry("interval", &hc.interval)?;
+        }
+        if hc.kind == "http" {
+            map.serialize_entry("endpoint", &hc.endpoint)?;
+        }
+        map.end()
     }
-    data.insert("invocation_timeout".into(), json!(hc.invocation_timeout));
-    if in_list {
-        data.insert("interval".into(), json!(hc.interval));
+}
+
+impl Serialize for HealthCheckView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut st = serializer.serialize_struct("HealthCheck", 2)?;
+        st.serialize_field("type", &self.hc.kind)?;
+        st.serialize_field("data", &HealthCheckData(*self))?;
+        st.end()
     }
-    if hc.kind == "http" {
-        data.insert("endpoint".into(), json!(hc.endpoint));
-    }
-    if !in_list && !readiness && hc.kind == "port" {
-        data.remove("invocation_timeout");
-    }
-    json!({"type": hc.kind, "data": data})
+}
+
+#[derive(Debug, Serialize)]
+struct ProcessRelationships<'a> {
+    app: ToOne<'a>,
+    revision: Option<ToOne<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ProcessLinks<'a> {
+    #[serde(rename = "self")]
+    self_: Href<'a>,
+    scale: Href<'a>,
+    app: Href<'a>,
+    space: Href<'a>,
+    stats: Href<'a>,
+    process_instances: Href<'a>,
+}
+
+/// The v3 process object, serialized straight to the response.
+#[derive(Debug, Serialize)]
+pub struct ProcessView<'a> {
+    guid: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    command: Option<&'a str>,
+    user: &'static str,
+    instances: u32,
+    memory_in_mb: u64,
+    disk_in_mb: u64,
+    log_rate_limit_in_bytes_per_second: i64,
+    health_check: HealthCheckView<'a>,
+    readiness_health_check: HealthCheckView<'a>,
+    relationships: ProcessRelationships<'a>,
+    metadata: &'a crate::labels::Metadata,
+    created_at: Ts,
+    updated_at: Ts,
+    version: &'a str,
+    links: ProcessLinks<'a>,
 }
 
 /// A process; in lists the command reads `[PRIVATE DATA HIDDEN IN LISTS]`.
-pub fn process(base: &str, state: &State, p: &Process, in_list: bool) -> Value {
-    let g = &p.guid;
-    let space = state
-        .apps
-        .get(&p.app)
-        .map(|a| a.space.to_string())
-        .unwrap_or_default();
+pub fn process_view<'a>(
+    base: &'a str,
+    state: &'a State,
+    p: &'a Process,
+    in_list: bool,
+) -> ProcessView<'a> {
+    let g = p.guid.as_str();
+    let space = state.apps.get(&p.app).map_or("", |a| a.space.as_str());
     let command = if in_list {
-        json!("[PRIVATE DATA HIDDEN IN LISTS]")
+        Some("[PRIVATE DATA HIDDEN IN LISTS]")
     } else {
-        json!(p.command)
+        p.command.as_deref()
     };
-    json!({
-        "guid": g,
-        "type": p.kind,
-        "command": command,
-        "user": "vcap",
-        "instances": p.instances,
-        "memory_in_mb": p.memory_in_mb,
-        "disk_in_mb": p.disk_in_mb,
-        "log_rate_limit_in_bytes_per_second": p.log_rate_limit,
-        "health_check": health_check_json(&p.health_check, false, in_list),
-        "readiness_health_check": health_check_json(&p.readiness, true, in_list),
-        "relationships": {
-            "app": {"data": {"guid": p.app}},
-            "revision": p.revision.as_ref().map(|r| json!({"data": {"guid": r}})),
+    ProcessView {
+        guid: g,
+        kind: &p.kind,
+        command,
+        user: "vcap",
+        instances: p.instances,
+        memory_in_mb: p.memory_in_mb,
+        disk_in_mb: p.disk_in_mb,
+        log_rate_limit_in_bytes_per_second: p.log_rate_limit,
+        health_check: HealthCheckView {
+            hc: &p.health_check,
+            readiness: false,
+            in_list,
         },
-        "metadata": p.metadata.to_json(),
-        "created_at": ts(p.created_at),
-        "updated_at": ts(p.updated_at),
-        "version": p.version,
-        "links": {
-            "self": href(base, &format!("/v3/processes/{g}")),
-            "scale": {"href": format!("{base}/v3/processes/{g}/actions/scale"), "method": "POST"},
-            "app": href(base, &format!("/v3/apps/{}", p.app)),
-            "space": href(base, &format!("/v3/spaces/{space}")),
-            "stats": href(base, &format!("/v3/processes/{g}/stats")),
-            "process_instances": href(base, &format!("/v3/processes/{g}/process_instances")),
+        readiness_health_check: HealthCheckView {
+            hc: &p.readiness,
+            readiness: true,
+            in_list,
         },
-    })
+        relationships: ProcessRelationships {
+            app: ToOne {
+                data: Some(GuidData {
+                    guid: p.app.as_str(),
+                }),
+            },
+            revision: p.revision.as_ref().map(|r| ToOne {
+                data: Some(GuidData { guid: r.as_str() }),
+            }),
+        },
+        metadata: &p.metadata,
+        created_at: Ts(p.created_at),
+        updated_at: Ts(p.updated_at),
+        version: &p.version,
+        links: ProcessLinks {
+            self_: Href::new([base, "/v3/processes/", g, ""]),
+            scale: Href::post([base, "/v3/processes/", g, "/actions/scale"]),
+            app: Href::new([base, "/v3/apps/", p.app.as_str(), ""]),
+            space: Href::new([base, "/v3/spaces/", space, ""]),
+            stats: Href::new([base, "/v3/processes/", g, "/stats"]),
+            process_instances: Href::new([base, "/v3/processes/", g, "/process_instances"]),
+        },
+    }
+}
+
+/// A process as a JSON value (single-resource endpoints).
+pub fn process(base: &str, state: &State, p: &Process, in_list: bool) -> Value {
+    serde_json::to_value(process_view(base, state, p, in_list)).unwrap_or_default()
 }
 
 /// The per-instance state of a process: DOWN when stopped, CRASHED from `crashed_from` on.
@@ -543,36 +630,90 @@ pub fn build(base: &str, b: &Build) -> Value {
     })
 }
 
+#[derive(Debug, Serialize)]
+struct ProcessTypes {
+    web: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct DropletRelationships<'a> {
+    app: ToOne<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct DropletLinks<'a> {
+    #[serde(rename = "self")]
+    self_: Href<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    package: Option<Href<'a>>,
+    app: Href<'a>,
+    assign_current_droplet: Href<'a>,
+}
+
+/// A docker droplet, serialized straight to the response.
+#[derive(Debug, Serialize)]
+pub struct DropletView<'a> {
+    guid: &'a str,
+    state: &'static str,
+    error: Option<&'a str>,
+    lifecycle: LifecycleView<'a>,
+    execution_metadata: &'static str,
+    process_types: ProcessTypes,
+    checksum: Option<&'a str>,
+    buildpacks: Option<&'a str>,
+    stack: Option<&'a str>,
+    image: &'a str,
+    created_at: Ts,
+    updated_at: Ts,
+    relationships: DropletRelationships<'a>,
+    links: DropletLinks<'a>,
+    metadata: &'a crate::labels::Metadata,
+}
+
 /// A docker droplet: `image` set; `checksum`, `buildpacks` and `stack` null; no download link.
-pub fn droplet(base: &str, d: &Droplet) -> Value {
-    let g = &d.guid;
-    let mut links = serde_json::Map::new();
-    links.insert("self".into(), href(base, &format!("/v3/droplets/{g}")));
-    if let Some(p) = &d.package {
-        links.insert("package".into(), href(base, &format!("/v3/packages/{p}")));
+pub fn droplet_view<'a>(base: &'a str, d: &'a Droplet) -> DropletView<'a> {
+    let g = d.guid.as_str();
+    let app = d.app.as_str();
+    DropletView {
+        guid: g,
+        state: "STAGED",
+        error: None,
+        lifecycle: LifecycleView {
+            kind: "docker",
+            data: LifecycleData::Empty(Empty {}),
+        },
+        execution_metadata: "",
+        process_types: ProcessTypes { web: "" },
+        checksum: None,
+        buildpacks: None,
+        stack: None,
+        image: &d.image,
+        created_at: Ts(d.created_at),
+        updated_at: Ts(d.updated_at),
+        relationships: DropletRelationships {
+            app: ToOne {
+                data: Some(GuidData { guid: app }),
+            },
+        },
+        links: DropletLinks {
+            self_: Href::new([base, "/v3/droplets/", g, ""]),
+            package: d
+                .package
+                .as_ref()
+                .map(|p| Href::new([base, "/v3/packages/", p.as_str(), ""])),
+            app: Href::new([base, "/v3/apps/", app, ""]),
+            assign_current_droplet: Href {
+                parts: [base, "/v3/apps/", app, "/relationships/current_droplet"],
+                method: Some("PATCH"),
+            },
+        },
+        metadata: &d.metadata,
     }
-    links.insert("app".into(), href(base, &format!("/v3/apps/{}", d.app)));
-    links.insert(
-        "assign_current_droplet".into(),
-        json!({"href": format!("{base}/v3/apps/{}/relationships/current_droplet", d.app), "method": "PATCH"}),
-    );
-    json!({
-        "guid": g,
-        "state": "STAGED",
-        "error": null,
-        "lifecycle": {"type": "docker", "data": {}},
-        "execution_metadata": "",
-        "process_types": {"web": ""},
-        "checksum": null,
-        "buildpacks": null,
-        "stack": null,
-        "image": d.image,
-        "created_at": ts(d.created_at),
-        "updated_at": ts(d.updated_at),
-        "relationships": {"app": {"data": {"guid": d.app}}},
-        "links": links,
-        "metadata": d.metadata.to_json(),
-    })
+}
+
+/// A droplet as a JSON value (single-resource endpoints).
+pub fn droplet(base: &str, d: &Droplet) -> Value {
+    serde_json::to_value(droplet_view(base, d)).unwrap_or_default()
 }
 
 pub fn deployment(base: &str, state: &State, d: &Deployment) -> Value {

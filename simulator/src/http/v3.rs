@@ -777,9 +777,10 @@ fn process_list(
         }),
         &["created_at", "updated_at"],
     )?;
-    Ok(ok(q.paginate(sh.base(), path, &items, |p| {
-        render::process(sh.base(), st, p, true)
-    })?))
+    let body = q.paginate_typed(sh.base(), path, &items, |p| {
+        render::process_view(sh.base(), st, p, true)
+    })?;
+    Ok(Json(body).into_response())
 }
 
 async fn list_processes(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuery) -> ApiResult {
@@ -1382,9 +1383,10 @@ fn droplet_list(
         }),
         &["created_at", "updated_at"],
     )?;
-    Ok(ok(q.paginate(sh.base(), path, &items, |d| {
-        render::droplet(sh.base(), d)
-    })?))
+    let body = q.paginate_typed(sh.base(), path, &items, |d| {
+        render::droplet_view(sh.base(), d)
+    })?;
+    Ok(Json(body).into_response())
 }
 
 async fn list_droplets(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuery) -> ApiResult {
