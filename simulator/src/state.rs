@@ -87,6 +87,12 @@ pub struct State {
     pub domains: BTreeMap<DomainGuid, Domain>,
     pub routes: BTreeMap<RouteGuid, Route>,
     pending_builds: BTreeSet<BuildGuid>,
+    /// Index: an app's processes (kept in step with `processes`).
+    app_processes: BTreeMap<AppGuid, BTreeSet<ProcessGuid>>,
+    /// Index: an app's revisions.
+    app_revisions: BTreeMap<AppGuid, Vec<RevisionGuid>>,
+    /// Index: (space, lowercased name) -> app, for CF's case-insensitive uniqueness.
+    app_names: BTreeMap<(SpaceGuid, String), AppGuid>,
     active_deployments: BTreeSet<DeploymentGuid>,
     pending_jobs: BTreeSet<JobGuid>,
 }
@@ -226,6 +232,9 @@ impl State {
             domains: BTreeMap::new(),
             routes: BTreeMap::new(),
             pending_builds: BTreeSet::new(),
+            app_processes: BTreeMap::new(),
+            app_revisions: BTreeMap::new(),
+            app_names: BTreeMap::new(),
             active_deployments: BTreeSet::new(),
             pending_jobs: BTreeSet::new(),
         }
@@ -275,16 +284,24 @@ impl State {
 
     /// The app's processes of `kind`, oldest first.
     pub fn processes_of(&self, app: &AppGuid) -> Vec<&Process> {
-        let mut out: Vec<&Process> = self.processes.values().filter(|p| &p.app == app).collect();
+        let mut out: Vec<&Process> = self
+            .app_processes
+            .get(app)
+            .into_iter()
+            .flatten()
+            .filter_map(|g| self.processes.get(g))
+            .collect();
         out.sort_by_key(|p| p.seq);
         out
     }
 
     /// The newest process of `kind` of an app (during a deployment, the new one).
     pub fn newest_process(&self, app: &AppGuid, kind: &str) -> Option<&Process> {
-        self.processes
-            .values()
-            .filter(|p| &p.app == app && p.kind == kind)
+        self.app_processes
+            .get(app)?
+            .iter()
+            .filter_map(|g| self.processes.get(g))
+            .filter(|p| p.kind == kind)
             .max_by_key(|p| p.seq)
     }
 
@@ -435,6 +452,8 @@ impl State {
             env: new.env,
             current_droplet: None,
         };
+        self.app_names
+            .insert((app.space.clone(), app.name.to_lowercase()), guid.clone());
         self.apps.insert(guid.clone(), app);
         self.create_process(now, &guid, "web", 1);
         Ok(guid)
@@ -446,9 +465,10 @@ impl State {
         name: &str,
         except: Option<&AppGuid>,
     ) -> Result<(), ApiError> {
-        let taken = self.apps.values().any(|a| {
-            &a.space == space && a.name.eq_ignore_ascii_case(name) && Some(&a.guid) != except
-        });
+        let taken = self
+            .app_names
+            .get(&(space.clone(), name.to_lowercase()))
+            .is_some_and(|g| Some(g) != except);
         if taken {
             let space_name = self
                 .spaces
@@ -493,8 +513,20 @@ impl State {
             crash_reason: None,
             started_at: now,
         };
+        self.app_processes
+            .entry(app.clone())
+            .or_default()
+            .insert(guid.clone());
         self.processes.insert(guid.clone(), process);
         guid
+    }
+
+    fn remove_process(&mut self, guid: &ProcessGuid) {
+        if let Some(p) = self.processes.remove(guid)
+            && let Some(set) = self.app_processes.get_mut(&p.app)
+        {
+            set.remove(guid);
+        }
     }
 
     /// PATCH /v3/apps/:guid.
@@ -522,10 +554,15 @@ impl State {
             Some(patch) => Some(crate::labels::apply_patch(&app.metadata, patch)?),
             None => None,
         };
-        let app = self.app_mut(guid)?;
         if let Some(name) = name {
-            app.name = name;
+            let app = self.app_mut(guid)?;
+            let space = app.space.clone();
+            let old = std::mem::replace(&mut app.name, name);
+            let new_key = (space.clone(), app.name.to_lowercase());
+            self.app_names.remove(&(space, old.to_lowercase()));
+            self.app_names.insert(new_key, guid.clone());
         }
+        let app = self.app_mut(guid)?;
         match (lifecycle, &mut app.lifecycle) {
             (
                 Some(Lifecycle::Buildpack(Value::Object(new))),
@@ -593,7 +630,17 @@ impl State {
         } else {
             None
         };
-        for p in self.processes.values_mut().filter(|p| &p.app == guid) {
+        let guids: Vec<ProcessGuid> = self
+            .app_processes
+            .get(guid)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for g in &guids {
+            let Some(p) = self.processes.get_mut(g) else {
+                continue;
+            };
             if was_stopped {
                 p.started_at = now;
                 p.crashed_from = crash.as_ref().map(|_| 0);
@@ -679,8 +726,13 @@ impl State {
 
     /// Removes an app and everything that belongs to it, at once.
     pub fn purge_app(&mut self, guid: &AppGuid) {
-        self.apps.remove(guid);
-        self.processes.retain(|_, p| &p.app != guid);
+        if let Some(app) = self.apps.remove(guid) {
+            self.app_names.remove(&(app.space, app.name.to_lowercase()));
+        }
+        for p in self.app_processes.remove(guid).into_iter().flatten() {
+            self.processes.remove(&p);
+        }
+        self.app_revisions.remove(guid);
         self.packages.retain(|_, p| &p.app != guid);
         self.builds.retain(|_, b| &b.app != guid);
         self.droplets.retain(|_, d| &d.app != guid);
@@ -837,9 +889,11 @@ impl State {
             ));
         };
         self.require_docker()?;
+        // Only builds in `pending_builds` can be STAGING.
         let staging = self
-            .builds
-            .values()
+            .pending_builds
+            .iter()
+            .filter_map(|b| self.builds.get(b))
             .any(|b| b.app == pkg.app && b.state == BuildState::Staging);
         if staging {
             return Err(ApiError::staging_in_progress());
@@ -989,9 +1043,11 @@ impl State {
             .map(|p| (p.kind.clone(), p.command.clone()))
             .collect();
         let latest = self
-            .revisions
-            .values()
-            .filter(|r| &r.app == app)
+            .app_revisions
+            .get(app)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| self.revisions.get(r))
             .max_by_key(|r| r.version);
         if let Some(latest) = latest
             && &latest.droplet == droplet
@@ -1019,15 +1075,21 @@ impl State {
         description: String,
     ) -> RevisionGuid {
         let version = self
-            .revisions
-            .values()
-            .filter(|r| &r.app == app)
+            .app_revisions
+            .get(app)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| self.revisions.get(r))
             .map(|r| r.version)
             .max()
             .unwrap_or(0)
             + 1;
         let guid = RevisionGuid::new(self.guid());
         let seq = self.next_seq();
+        self.app_revisions
+            .entry(app.clone())
+            .or_default()
+            .push(guid.clone());
         self.revisions.insert(
             guid.clone(),
             Revision {
@@ -1087,8 +1149,9 @@ impl State {
         }
         // A new deployment supersedes an active one.
         let active: Vec<DeploymentGuid> = self
-            .deployments
-            .values()
+            .active_deployments
+            .iter()
+            .filter_map(|d| self.deployments.get(d))
             .filter(|d| d.app == new.app && d.status.is_active())
             .map(|d| d.guid.clone())
             .collect();
@@ -1098,7 +1161,7 @@ impl State {
                 old.updated_at = now;
                 old.last_status_change = now;
                 let interim = old.new_process.clone();
-                self.processes.remove(&interim);
+                self.remove_process(&interim);
             }
             self.active_deployments.remove(&guid);
         }
@@ -1207,7 +1270,7 @@ impl State {
                 d.status.reason()
             )));
         }
-        self.processes.remove(&d.new_process);
+        self.remove_process(&d.new_process);
         if let Some(app) = self.apps.get_mut(&d.app) {
             app.current_droplet.clone_from(&d.previous_droplet);
             app.updated_at = now;
@@ -1289,7 +1352,7 @@ impl State {
             .map(|p| p.guid.clone())
             .collect();
         for p in old {
-            self.processes.remove(&p);
+            self.remove_process(&p);
         }
         if let Some(p) = self.processes.get_mut(&d.new_process) {
             p.instances = d.web_instances;
