@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use crate::config::{
     ClientSpec, Faults, RateLimit, RegistryConfig, SeedApp, SeedOrg, SeedSpace, SeedState,
     SimConfig, UserSpec, default_clients, default_users,
@@ -60,7 +60,6 @@ pub struct SimHandle {
     shared: Shared,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    registry: Option<RegistryHandle>,
 }
 
 /// Binds `config.listen` and serves until the handle is shut down.
@@ -101,6 +100,7 @@ pub async fn serve(config: SimConfig, listener: TcpListener) -> Result<SimHandle
         request_ids: Mutex::new(SeededRng::new(config.seed ^ 0x0052_e9ed)),
         rate: Mutex::new(BTreeMap::new()),
         http: registry_client::http_client(),
+        registry,
         config,
     }));
     let router = http::router(shared.clone());
@@ -127,7 +127,6 @@ pub async fn serve(config: SimConfig, listener: TcpListener) -> Result<SimHandle
         shared,
         stop: Some(tx),
         task: Some(task),
-        registry,
     })
 }
 
@@ -238,7 +237,7 @@ impl SimHandle {
 
     /// The embedded registry, if `config.registry` asked for one.
     pub fn registry(&self) -> Option<&RegistryHandle> {
-        self.registry.as_ref()
+        self.shared.0.registry.as_ref()
     }
 
     /// Stops serving and waits for the server task.
@@ -249,7 +248,7 @@ impl SimHandle {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        if let Some(mut r) = self.registry.take() {
+        if let Some(r) = &self.shared.0.registry {
             r.shutdown();
         }
     }
@@ -356,6 +355,12 @@ impl SimHandle {
             .find_app(org, space, name)
             .map_err(op(what.clone()))?;
         self.shared.sim_delete(&app).map_err(op(what))
+    }
+
+    /// Makes instances of images matching `pattern` fail (or pass again) their health checks
+    /// from the next start on.
+    pub fn set_image_health(&self, pattern: &str, healthy: bool) {
+        self.shared.sim_image_health(pattern, healthy);
     }
 
     /// `cf enable-feature-flag` / `cf disable-feature-flag`.

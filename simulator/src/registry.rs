@@ -58,7 +58,7 @@ impl Shared {
 pub struct RegistryHandle {
     addr: SocketAddr,
     shared: Shared,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 /// `sha256:<hex>` of `bytes`.
@@ -102,7 +102,7 @@ impl RegistryHandle {
         Ok(Self {
             addr,
             shared,
-            shutdown: Some(tx),
+            shutdown: Mutex::new(Some(tx)),
         })
     }
 
@@ -180,8 +180,13 @@ impl RegistryHandle {
     }
 
     /// Stops serving.
-    pub fn shutdown(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
+    pub fn shutdown(&self) {
+        let tx = self
+            .shutdown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(tx) = tx {
             let _ = tx.send(());
         }
     }

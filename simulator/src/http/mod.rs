@@ -39,6 +39,7 @@ pub(crate) struct Inner {
     pub request_ids: Mutex<SeededRng>,
     pub rate: Mutex<BTreeMap<String, (DateTime<Utc>, u32)>>,
     pub http: reqwest::Client,
+    pub registry: Option<crate::registry::RegistryHandle>,
 }
 
 /// The cloneable handle axum passes to handlers.

@@ -433,3 +433,164 @@ async fn embedded_registry_speaks_registry_v2() {
         .unwrap();
     assert_eq!(tags, json!({"name": "demo/hello", "tags": ["v1", "v2"]}));
 }
+
+#[tokio::test]
+async fn sim_endpoints_drive_a_separately_running_simulator() {
+    // As `driftless simulate` would run it: wall clock plus an offset tests can push forward.
+    let cfg = SimConfig {
+        clock: std::sync::Arc::new(simulator::OffsetClock::default()),
+        registry: Some(RegistryConfig::default()),
+        ..SimConfig::default()
+    };
+    let handle = simulator::start(cfg).await.unwrap();
+    let sim = common::Sim {
+        handle,
+        clock: ManualClock::fixed(),
+        http: reqwest::Client::new(),
+        token: String::new(),
+    };
+    let token = sim.login("admin", "admin").await;
+    let sim = common::Sim { token, ..sim };
+    let post = |path: &str, body: Value| sim.http.post(sim.url(path)).json(&body).send();
+
+    let pushed: Value = post(
+        "/_sim/registry/images",
+        json!({"repo": "demo/hello", "tag": "v1"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let image = pushed["image"].as_str().unwrap().to_owned();
+    let host: Value = sim
+        .http
+        .get(sim.url("/_sim/registry"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(image.starts_with(host["host"].as_str().unwrap()));
+    sim.enable_docker().await;
+    let space = sim.org_space("o", "s").await;
+    let app = sim.docker_app(&space, "web").await;
+    let pkg = sim
+        .post("/v3/packages", json!({"type": "docker", "relationships": {"app": {"data": {"guid": app}}}, "data": {"image": image}}))
+        .await
+        .expect(201);
+    let build = sim
+        .post("/v3/builds", json!({"package": {"guid": pkg["guid"]}}))
+        .await
+        .expect(201);
+    let advanced = post("/_sim/clock/advance", json!({"seconds": 5}))
+        .await
+        .unwrap();
+    assert_eq!(advanced.status(), 200);
+    let build = sim
+        .get(&format!("/v3/builds/{}", build["guid"].as_str().unwrap()))
+        .await
+        .expect(200);
+    assert_eq!(
+        build["state"], "STAGED",
+        "no sleeping: the offset clock moved"
+    );
+    sim.patch(
+        &format!("/v3/apps/{app}/relationships/current_droplet"),
+        json!({"data": {"guid": build["droplet"]["guid"]}}),
+    )
+    .await
+    .expect(200);
+
+    assert_eq!(
+        post(
+            "/_sim/unhealthy_images",
+            json!({"pattern": "demo/hello*", "healthy": false})
+        )
+        .await
+        .unwrap()
+        .status(),
+        204
+    );
+    sim.post(&format!("/v3/apps/{app}/actions/start"), json!({}))
+        .await
+        .expect(200);
+    let stats = sim
+        .get(&format!("/v3/apps/{app}/processes/web/stats"))
+        .await
+        .expect(200);
+    assert_eq!(stats["resources"][0]["state"], "CRASHED");
+    sim.handle.set_image_health("demo/hello*", true);
+    assert_eq!(
+        post("/_sim/registry/down", json!({"down": true}))
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    sim.post(&format!("/v3/apps/{app}/actions/restart"), json!({}))
+        .await
+        .expect(200);
+    let stats = sim
+        .get(&format!("/v3/apps/{app}/processes/web/stats"))
+        .await
+        .expect(200);
+    assert!(
+        stats["resources"][0]["details"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{stats}"
+    );
+    post("/_sim/registry/down", json!({"down": false}))
+        .await
+        .unwrap();
+    sim.post(&format!("/v3/apps/{app}/actions/restart"), json!({}))
+        .await
+        .expect(200);
+    let stats = sim
+        .get(&format!("/v3/apps/{app}/processes/web/stats"))
+        .await
+        .expect(200);
+    assert_eq!(stats["resources"][0]["state"], "RUNNING");
+
+    let v2: Value = post(
+        "/_sim/registry/images",
+        json!({"repo": "demo/hello", "tag": "v2", "payload": "two"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        post(
+            "/_sim/registry/tags",
+            json!({"repo": "demo/hello", "tag": "v1", "digest": v2["digest"]})
+        )
+        .await
+        .unwrap()
+        .status(),
+        204
+    );
+    assert_eq!(
+        sim.handle
+            .registry()
+            .unwrap()
+            .digest_of("demo/hello", "v1")
+            .unwrap(),
+        v2["digest"].as_str().unwrap()
+    );
+
+    // The system clock cannot be moved.
+    let fixed = simulator::start(SimConfig::default()).await.unwrap();
+    let resp = sim
+        .http
+        .post(format!("{}/_sim/clock/advance", fixed.url()))
+        .json(&json!({"seconds": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+}
