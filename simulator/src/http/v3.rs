@@ -950,8 +950,7 @@ struct HealthCheckBody {
     data: Option<HealthCheckData>,
 }
 
-fn health_check(body: HealthCheckBody, readiness: bool) -> ApiResult<HealthCheck> {
-    let _ = readiness;
+fn health_check(body: HealthCheckBody) -> ApiResult<HealthCheck> {
     let valid: &[&str] = &["http", "port", "process"];
     if !valid.contains(&body.kind.as_str()) {
         return Err(ApiError::unprocessable(format!(
@@ -1013,14 +1012,8 @@ async fn update_process_inner(sh: &Shared, guid: ProcessGuid, body: &Bytes) -> A
     };
     let update = ProcessUpdate {
         command,
-        health_check: req
-            .health_check
-            .map(|h| health_check(h, false))
-            .transpose()?,
-        readiness: req
-            .readiness_health_check
-            .map(|h| health_check(h, true))
-            .transpose()?,
+        health_check: req.health_check.map(health_check).transpose()?,
+        readiness: req.readiness_health_check.map(health_check).transpose()?,
         metadata: req.metadata,
     };
     let now = sh.now();

@@ -594,3 +594,41 @@ async fn sim_endpoints_drive_a_separately_running_simulator() {
         .unwrap();
     assert_eq!(resp.status(), 422);
 }
+
+#[tokio::test]
+async fn job_duration_keeps_deletes_processing_until_due() {
+    let clock = ManualClock::fixed();
+    let cfg = SimConfig {
+        job_duration: Duration::from_secs(5),
+        ..common::config(&clock)
+    };
+    let sim = common::start_with(cfg, clock).await;
+    let space = sim.org_space("o", "s").await;
+    let app = sim
+        .post(
+            "/v3/apps",
+            json!({"name": "a", "relationships": {"space": {"data": {"guid": space}}}}),
+        )
+        .await
+        .expect(201);
+    let app = app["guid"].as_str().unwrap().to_owned();
+    let resp = sim.delete(&format!("/v3/apps/{app}")).await;
+    let job = resp.headers["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        sim.get(&format!("/v3/jobs/{job}")).await.expect(200)["state"],
+        "PROCESSING"
+    );
+    sim.get(&format!("/v3/apps/{app}")).await.expect(200);
+    sim.advance(5);
+    assert_eq!(
+        sim.get(&format!("/v3/jobs/{job}")).await.expect(200)["state"],
+        "COMPLETE"
+    );
+    assert_eq!(sim.get(&format!("/v3/apps/{app}")).await.status, 404);
+}

@@ -13,6 +13,7 @@ mod listing;
 mod python_client;
 mod real_registry;
 mod routes;
+mod selector;
 mod smoke;
 mod stackato;
 mod strictness;
