@@ -43,6 +43,7 @@ pub use crate::config::{
     SimConfig, UserSpec, default_clients, default_users,
 };
 pub use crate::error::{ApiError, SimError};
+pub use crate::http::LoggedRequest;
 pub use crate::ids::SeededRng;
 pub use crate::labels::{Metadata, Requirement, Selector, parse_selector};
 pub use crate::registry::{OCI_MANIFEST, RegistryHandle, sha256_digest};
@@ -96,6 +97,7 @@ pub async fn serve(config: SimConfig, listener: TcpListener) -> Result<SimHandle
         base: url.clone(),
         uaa,
         counts: Mutex::new(BTreeMap::new()),
+        log: Mutex::new(Vec::new()),
         faults: Mutex::new(SeededRng::new(config.seed ^ 0x00fa_0175)),
         request_ids: Mutex::new(SeededRng::new(config.seed ^ 0x0052_e9ed)),
         rate: Mutex::new(BTreeMap::new()),
@@ -267,7 +269,12 @@ impl SimHandle {
             .sum()
     }
 
-    /// Clears the request counts.
+    /// The requests served since the last reset, in order (at most 100,000).
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.shared.request_log()
+    }
+
+    /// Clears the request counts and the request log.
     pub fn reset_request_counts(&self) {
         self.shared.reset_request_counts();
     }

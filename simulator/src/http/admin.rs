@@ -29,7 +29,20 @@ impl Shared {
             .clone()
     }
 
+    pub fn request_log(&self) -> Vec<super::LoggedRequest> {
+        self.0
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub fn reset_request_counts(&self) {
+        self.0
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         self.0
             .counts
             .lock()
@@ -151,6 +164,10 @@ async fn requests(State(sh): State<Shared>) -> Response {
     let counts = sh.request_counts();
     let total: u64 = counts.values().sum();
     Json(json!({"total": total, "counts": counts})).into_response()
+}
+
+async fn request_log(State(sh): State<Shared>) -> Response {
+    Json(json!({"requests": sh.request_log()})).into_response()
 }
 
 async fn reset_requests(State(sh): State<Shared>) -> Response {
@@ -346,6 +363,7 @@ pub(crate) fn routes() -> Router<Shared> {
     Router::new()
         .route("/_sim/requests", get(requests))
         .route("/_sim/requests/reset", post(reset_requests))
+        .route("/_sim/requests/log", get(request_log))
         .route("/_sim/state", get(state))
         .route("/_sim/apps/{org}/{space}/{name}/scale", post(scale))
         .route("/_sim/apps/{org}/{space}/{name}/env", post(env))

@@ -35,6 +35,7 @@ pub(crate) struct Inner {
     pub base: String,
     pub uaa: Uaa,
     pub counts: Mutex<BTreeMap<String, u64>>,
+    pub log: Mutex<Vec<LoggedRequest>>,
     pub faults: Mutex<SeededRng>,
     pub request_ids: Mutex<SeededRng>,
     pub rate: Mutex<BTreeMap<String, (DateTime<Utc>, u32)>>,
@@ -170,17 +171,49 @@ async fn count(State(shared): State<Shared>, req: Request, next: Next) -> Respon
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
-    if let Some(path) = path.filter(|p| !p.starts_with("/_sim")) {
-        let key = format!("{} {}", req.method(), template(&path));
-        *shared
-            .0
-            .counts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key)
-            .or_default() += 1;
+    let Some(path) = path.filter(|p| !p.starts_with("/_sim")) else {
+        return next.run(req).await;
+    };
+    let route = format!("{} {}", req.method(), template(&path));
+    let method = req.method().to_string();
+    let uri = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    *shared
+        .0
+        .counts
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(route.clone())
+        .or_default() += 1;
+    let resp = next.run(req).await;
+    let mut log = shared.0.log.lock().unwrap_or_else(PoisonError::into_inner);
+    if log.len() < MAX_LOG {
+        log.push(LoggedRequest {
+            method,
+            uri,
+            route,
+            status: resp.status().as_u16(),
+        });
     }
-    next.run(req).await
+    resp
+}
+
+/// Requests kept in the log (counts keep counting beyond it).
+const MAX_LOG: usize = 100_000;
+
+/// One served request, for tests that must see an exact request sequence.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoggedRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// Path and query as sent.
+    pub uri: String,
+    /// `METHOD /route/:template`, the key of the counts.
+    pub route: String,
+    /// The response status.
+    pub status: u16,
 }
 
 fn request_id(shared: &Shared, incoming: Option<&HeaderValue>) -> String {

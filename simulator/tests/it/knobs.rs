@@ -255,6 +255,23 @@ async fn sim_endpoints_count_requests_and_stand_in_for_the_cf_cli() {
         json!({"GET /v3/apps": 2, "GET /v3/apps/:guid": 1})
     );
     assert_eq!(counts["total"], 3);
+    let log = sim.handle.request_log();
+    let uris: Vec<&str> = log.iter().map(|r| r.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        ["/v3/apps", "/v3/apps", format!("/v3/apps/{app}").as_str()]
+    );
+    assert!(log.iter().all(|r| r.status == 200));
+    let http_log: Value = sim
+        .http
+        .get(sim.url("/_sim/requests/log"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(http_log["requests"][2]["route"], "GET /v3/apps/:guid");
     assert_eq!(sim.handle.cc_request_count(), 3);
 
     let post = |path: &str, body: Value| sim.http.post(sim.url(path)).json(&body).send();
