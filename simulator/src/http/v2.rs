@@ -741,6 +741,213 @@ async fn list_spaces(State(sh): State<Shared>, _a: V2Actor, RawQuery(raw): RawQu
     Ok(Json(q.page("/v2/spaces", items)).into_response())
 }
 
+fn route_json(r: &crate::model::Route) -> Value {
+    let g = r.guid.as_str();
+    envelope(
+        g,
+        "routes",
+        &cf_time(r.created_at),
+        &cf_time(r.updated_at),
+        json!({
+            "host": r.host,
+            "path": r.path,
+            "domain_guid": r.domain,
+            "space_guid": r.space,
+            "service_instance_guid": null,
+            "port": null,
+            "domain_url": format!("/v2/shared_domains/{}", r.domain),
+            "space_url": format!("/v2/spaces/{}", r.space),
+            "apps_url": format!("/v2/routes/{g}/apps"),
+            "route_mappings_url": format!("/v2/routes/{g}/route_mappings"),
+        }),
+    )
+}
+
+async fn list_shared_domains(
+    State(sh): State<Shared>,
+    _a: V2Actor,
+    RawQuery(raw): RawQuery,
+) -> V2Result {
+    let q = parse_query(raw.as_deref())?;
+    let st = sh.lock();
+    let mut domains: Vec<_> = st.domains.values().collect();
+    domains.sort_by_key(|d| d.seq);
+    let mut items = Vec::new();
+    for d in domains {
+        if q.matches(&|f: &str| (f == "name").then(|| d.name.clone()))? {
+            items.push(envelope(d.guid.as_str(), "shared_domains", &cf_time(d.created_at), &cf_time(d.updated_at), json!({
+                "name": d.name, "internal": false, "router_group_guid": null, "router_group_type": null,
+            })));
+        }
+    }
+    Ok(Json(q.page("/v2/shared_domains", items)).into_response())
+}
+
+fn routes_page(
+    st: &SimState,
+    q: &V2Query,
+    path: &str,
+    app: Option<&AppGuid>,
+) -> Result<Value, ApiError> {
+    let mut routes: Vec<_> = st
+        .routes
+        .values()
+        .filter(|r| app.is_none_or(|a| r.destinations.iter().any(|d| &d.app == a)))
+        .collect();
+    routes.sort_by_key(|r| r.seq);
+    let mut items = Vec::new();
+    for r in routes {
+        let fields = |f: &str| match f {
+            "host" => Some(r.host.clone()),
+            "path" => Some(r.path.clone()),
+            "domain_guid" => Some(r.domain.to_string()),
+            "space_guid" => Some(r.space.to_string()),
+            _ => None,
+        };
+        if q.matches(&fields)? {
+            items.push(route_json(r));
+        }
+    }
+    Ok(q.page(path, items))
+}
+
+async fn list_routes(State(sh): State<Shared>, _a: V2Actor, RawQuery(raw): RawQuery) -> V2Result {
+    let q = parse_query(raw.as_deref())?;
+    let st = sh.lock();
+    Ok(Json(routes_page(&st, &q, "/v2/routes", None)?).into_response())
+}
+
+async fn app_routes(
+    State(sh): State<Shared>,
+    _a: V2Actor,
+    Path(guid): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> V2Result {
+    let q = parse_query(raw.as_deref())?;
+    let st = sh.lock();
+    let app = AppGuid::new(guid.clone());
+    st.app(&app)
+        .map_err(|_| ApiError::v2_app_not_found(&guid))?;
+    Ok(Json(routes_page(
+        &st,
+        &q,
+        &format!("/v2/apps/{guid}/routes"),
+        Some(&app),
+    )?)
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct RouteBody {
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    domain_guid: String,
+    space_guid: String,
+}
+
+async fn create_route(State(sh): State<Shared>, _a: V2Actor, body: Bytes) -> V2Result {
+    let req: RouteBody = parse_body(
+        &body,
+        &["host", "path", "domain_guid", "space_guid", "port"],
+    )?;
+    let host = req.host.unwrap_or_default();
+    let now = sh.now();
+    let mut st = sh.lock();
+    let new = crate::state::NewRoute {
+        space: SpaceGuid::new(req.space_guid),
+        domain: crate::ids::DomainGuid::new(req.domain_guid),
+        host: host.clone(),
+        path: req.path.unwrap_or_default(),
+        loadbalancing: None,
+        metadata: Metadata::default(),
+    };
+    let guid = st.create_route(now, new).map_err(|e| match e.code {
+        10016 => ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: 210003,
+            title: "CF-RouteHostTaken",
+            detail: format!("The host is taken: {host}"),
+        },
+        10008 => ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: 210001,
+            title: "CF-RouteInvalid",
+            detail: format!("The route is invalid: {}", e.detail),
+        },
+        _ => e,
+    })?;
+    let r = st.routes.get(&guid).ok_or_else(ApiError::server_error)?;
+    Ok((StatusCode::CREATED, Json(route_json(r))).into_response())
+}
+
+fn route_not_found(guid: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: 210002,
+        title: "CF-RouteNotFound",
+        detail: format!("The route could not be found: {guid}"),
+    }
+}
+
+async fn delete_route(State(sh): State<Shared>, _a: V2Actor, Path(guid): Path<String>) -> V2Result {
+    let mut st = sh.lock();
+    st.routes
+        .remove(&crate::ids::RouteGuid::new(guid.clone()))
+        .ok_or_else(|| route_not_found(&guid))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn map_route(
+    State(sh): State<Shared>,
+    _a: V2Actor,
+    Path((app, route)): Path<(String, String)>,
+) -> V2Result {
+    let now = sh.now();
+    let mut st = sh.lock();
+    let app_guid = AppGuid::new(app.clone());
+    st.app(&app_guid)
+        .map_err(|_| ApiError::v2_app_not_found(&app))?;
+    let route_guid = crate::ids::RouteGuid::new(route.clone());
+    if !st.routes.contains_key(&route_guid) {
+        return Err(route_not_found(&route).into());
+    }
+    let dest = crate::state::NewDestination {
+        app: app_guid.clone(),
+        process_type: "web".into(),
+        port: None,
+        protocol: None,
+        weight: None,
+    };
+    st.set_destinations(now, &route_guid, vec![dest], false)
+        .map_err(|e| ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: 210006,
+            title: "CF-RouteMappingTaken",
+            detail: e.detail,
+        })?;
+    let a = st.app(&app_guid)?;
+    Ok((StatusCode::CREATED, Json(app_json(&st, a))).into_response())
+}
+
+async fn unmap_route(
+    State(sh): State<Shared>,
+    _a: V2Actor,
+    Path((app, route)): Path<(String, String)>,
+) -> V2Result {
+    let mut st = sh.lock();
+    let app_guid = AppGuid::new(app.clone());
+    st.app(&app_guid)
+        .map_err(|_| ApiError::v2_app_not_found(&app))?;
+    let r = st
+        .routes
+        .get_mut(&crate::ids::RouteGuid::new(route.clone()))
+        .ok_or_else(|| route_not_found(&route))?;
+    r.destinations.retain(|d| d.app != app_guid);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 async fn fallback_v2() -> V2Error {
     V2Error(ApiError::unknown_request())
 }
@@ -763,5 +970,13 @@ pub(crate) fn routes() -> Router<Shared> {
         )
         .route("/v2/organizations", get(list_orgs))
         .route("/v2/spaces", get(list_spaces))
+        .route("/v2/shared_domains", get(list_shared_domains))
+        .route("/v2/routes", get(list_routes).post(create_route))
+        .route("/v2/routes/{guid}", axum::routing::delete(delete_route))
+        .route("/v2/apps/{guid}/routes", get(app_routes))
+        .route(
+            "/v2/apps/{guid}/routes/{route}",
+            axum::routing::put(map_route).delete(unmap_route),
+        )
         .route("/v2/{*rest}", get(fallback_v2))
 }
