@@ -94,6 +94,8 @@ pub struct SimConfig {
     pub deployment_duration: Duration,
     /// How long an asynchronous job stays PROCESSING (default 0: done on the next read).
     pub job_duration: Duration,
+    /// How long started instances report STARTING before RUNNING (default 0).
+    pub start_duration: Duration,
     /// Added to every request before it is served.
     pub latency: Duration,
     /// Injected 502/503s and dropped connections.
@@ -128,6 +130,7 @@ impl Default for SimConfig {
             staging_duration: Duration::from_secs(2),
             deployment_duration: Duration::from_secs(3),
             job_duration: Duration::ZERO,
+            start_duration: Duration::ZERO,
             latency: Duration::ZERO,
             faults: Faults::default(),
             rate_limit: None,

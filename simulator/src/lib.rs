@@ -137,6 +137,7 @@ fn build_state(config: &SimConfig) -> Result<State, SimError> {
         staging: config.staging_duration,
         deployment: config.deployment_duration,
         job: config.job_duration,
+        start: config.start_duration,
     };
     let mut st = State::new(config.seed, timing, config.unhealthy_images.clone());
     let now = config.clock.now();

@@ -518,7 +518,7 @@ pub fn process(base: &str, state: &State, p: &Process, in_list: bool) -> Value {
 }
 
 /// The per-instance state of a process: DOWN when stopped, CRASHED from `crashed_from` on.
-pub fn instance_state(state: &State, p: &Process, index: u32) -> &'static str {
+pub fn instance_state(state: &State, p: &Process, index: u32, now: DateTime<Utc>) -> &'static str {
     let started = state
         .apps
         .get(&p.app)
@@ -527,6 +527,8 @@ pub fn instance_state(state: &State, p: &Process, index: u32) -> &'static str {
         "DOWN"
     } else if p.crashed_from.is_some_and(|from| index >= from) {
         "CRASHED"
+    } else if now < crate::clock::after(p.started_at, state.timing.start) {
+        "STARTING"
     } else {
         "RUNNING"
     }
@@ -537,7 +539,7 @@ pub fn process_stats(state: &State, p: &Process, now: DateTime<Utc>) -> Value {
     let uptime = (now - p.started_at).num_seconds().max(0);
     let resources: Vec<Value> = (0..p.instances)
         .map(|index| {
-            let st = instance_state(state, p, index);
+            let st = instance_state(state, p, index, now);
             let running = st == "RUNNING";
             let details = if st == "CRASHED" { json!(p.crash_reason) } else { Value::Null };
             json!({
@@ -568,10 +570,10 @@ pub fn process_stats(state: &State, p: &Process, now: DateTime<Utc>) -> Value {
 }
 
 /// GET /v3/processes/:guid/process_instances.
-pub fn process_instances(base: &str, state: &State, p: &Process) -> Value {
+pub fn process_instances(base: &str, state: &State, p: &Process, now: DateTime<Utc>) -> Value {
     let since = p.started_at.timestamp();
     let resources: Vec<Value> = (0..p.instances)
-        .map(|index| json!({"index": index, "state": instance_state(state, p, index), "since": since}))
+        .map(|index| json!({"index": index, "state": instance_state(state, p, index, now), "since": since}))
         .collect();
     json!({
         "resources": resources,

@@ -33,6 +33,8 @@ pub struct Timing {
     pub deployment: Duration,
     /// Job PROCESSING -> COMPLETE.
     pub job: Duration,
+    /// Instances STARTING -> RUNNING after a (re)start.
+    pub start: Duration,
 }
 
 /// Whether instances of an image can start: the registry answered for it and it is healthy.

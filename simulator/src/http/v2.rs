@@ -627,7 +627,7 @@ async fn app_instances(
     };
     let since = web.started_at.timestamp();
     let out: serde_json::Map<String, Value> = (0..web.instances)
-        .map(|i| (i.to_string(), json!({"state": crate::render::instance_state(&st, web, i), "since": since, "uptime": 0})))
+        .map(|i| (i.to_string(), json!({"state": crate::render::instance_state(&st, web, i, sh.now()), "since": since, "uptime": 0})))
         .collect();
     Ok(Json(Value::Object(out)).into_response())
 }

@@ -838,7 +838,7 @@ async fn get_process(
     let p = st.process(&ProcessGuid::new(guid))?;
     let mut body = render::process(sh.base(), &st, p, false);
     if q.get("embed") == Some("process_instances") {
-        let inst = render::process_instances(sh.base(), &st, p);
+        let inst = render::process_instances(sh.base(), &st, p, sh.now());
         if let Some(obj) = body.as_object_mut() {
             obj.insert(
                 "process_instances".into(),
@@ -1075,6 +1075,7 @@ async fn process_instances(
         sh.base(),
         &st,
         st.process(&ProcessGuid::new(guid))?,
+        sh.now(),
     )))
 }
 

@@ -507,3 +507,33 @@ async fn staging_answers_a_bearer_token_challenge() {
         "{failed}"
     );
 }
+
+#[tokio::test]
+async fn instances_are_starting_for_the_start_duration() {
+    let clock = ManualClock::fixed();
+    let cfg = SimConfig {
+        start_duration: std::time::Duration::from_secs(10),
+        registry: Some(RegistryConfig::default()),
+        ..common::config(&clock)
+    };
+    let sim = common::start_with(cfg, clock).await;
+    sim.enable_docker().await;
+    let space = sim.org_space("o", "s").await;
+    let image = sim.push("demo/hello", "v1", "x");
+    let (app, _) = sim.running_app(&space, "web", &image).await;
+    assert_eq!(web_stats(&sim, &app).await, ["STARTING"]);
+    let web = sim
+        .get(&format!("/v3/apps/{app}/processes/web"))
+        .await
+        .expect(200);
+    let inst = sim
+        .get(&format!(
+            "/v3/processes/{}/process_instances",
+            web["guid"].as_str().unwrap()
+        ))
+        .await
+        .expect(200);
+    assert_eq!(inst["resources"][0]["state"], "STARTING");
+    sim.advance(10);
+    assert_eq!(web_stats(&sim, &app).await, ["RUNNING"]);
+}
