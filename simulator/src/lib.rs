@@ -293,6 +293,13 @@ impl SimHandle {
             .map(|g| g.to_string())
     }
 
+    /// Creates `org` (if missing) and `space` in it, as an admin would; returns their GUIDs.
+    pub fn create_space(&self, org: &str, space: &str) -> Result<(String, String), SimError> {
+        self.shared
+            .sim_create_space(org, space)
+            .map_err(op(format!("create space {org}/{space}")))
+    }
+
     /// `cf scale NAME -i N`.
     pub async fn scale_app(
         &self,

@@ -144,6 +144,18 @@ impl Shared {
         Ok(())
     }
 
+    pub fn sim_create_space(&self, org: &str, space: &str) -> Result<(String, String), ApiError> {
+        let now = self.now();
+        let mut st = self.lock();
+        let org_guid = match st.orgs.values().find(|o| o.name == org) {
+            Some(o) => o.guid.clone(),
+            None => st.create_org(now, org, crate::labels::Metadata::default())?,
+        };
+        let space_guid =
+            st.create_space(now, &org_guid, space, crate::labels::Metadata::default())?;
+        Ok((org_guid.to_string(), space_guid.to_string()))
+    }
+
     pub fn sim_image_health(&self, pattern: &str, healthy: bool) {
         let mut st = self.lock();
         if healthy {

@@ -649,3 +649,39 @@ async fn job_duration_keeps_deletes_processing_until_due() {
     );
     assert_eq!(sim.get(&format!("/v3/apps/{app}")).await.status, 404);
 }
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_guids() {
+    let guids = |seed: u64| async move {
+        let clock = ManualClock::fixed();
+        let sim = common::start_with(
+            SimConfig {
+                seed,
+                ..common::config(&clock)
+            },
+            clock,
+        )
+        .await;
+        let (org, space) = sim.handle.create_space("o", "s").unwrap();
+        let app = sim
+            .post(
+                "/v3/apps",
+                json!({"name": "a", "relationships": {"space": {"data": {"guid": space}}}}),
+            )
+            .await
+            .expect(201);
+        (
+            org,
+            space,
+            app["guid"].as_str().unwrap().to_owned(),
+            app["created_at"].as_str().unwrap().to_owned(),
+        )
+    };
+    let a = guids(42).await;
+    assert_eq!(a, guids(42).await);
+    assert_ne!(a.2, guids(43).await.2);
+    assert_eq!(
+        a.3, "2026-01-01T00:00:00Z",
+        "timestamps come from the injected clock"
+    );
+}
