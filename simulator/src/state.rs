@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::clock::after;
-use crate::error::ApiError;
+use crate::error::{ApiError, DuringDeployment};
 use crate::ids::{
     AppGuid, BuildGuid, DeploymentGuid, DomainGuid, DropletGuid, JobGuid, OrgGuid, PackageGuid,
     ProcessGuid, RevisionGuid, RouteGuid, SeededRng, SpaceGuid,
@@ -660,6 +660,24 @@ impl State {
         Ok(())
     }
 
+    /// 422 if the app has an ACTIVE deployment (CC refuses web scale/update and stop then).
+    pub fn check_not_deploying(
+        &self,
+        app: &AppGuid,
+        what: DuringDeployment,
+    ) -> Result<(), ApiError> {
+        let deploying = self
+            .active_deployments
+            .iter()
+            .filter_map(|d| self.deployments.get(d))
+            .any(|d| &d.app == app && d.status.is_active());
+        if deploying {
+            Err(ApiError::disabled_during_deployment(what))
+        } else {
+            Ok(())
+        }
+    }
+
     /// POST /v3/apps/:guid/actions/stop.
     pub fn stop_app(&mut self, now: DateTime<Utc>, guid: &AppGuid) -> Result<(), ApiError> {
         let app = self.app_mut(guid)?;
@@ -761,6 +779,9 @@ impl State {
         pull: &PullCheck,
     ) -> Result<(), ApiError> {
         let process = self.process(guid)?.clone();
+        if process.kind == "web" {
+            self.check_not_deploying(&process.app, DuringDeployment::Scale)?;
+        }
         if matches!(scale.memory_in_mb, Some(0)) || matches!(scale.disk_in_mb, Some(0)) {
             return Err(ApiError::unprocessable(
                 "Memory in mb must be greater than 0",
@@ -816,6 +837,11 @@ impl State {
         update: ProcessUpdate,
     ) -> Result<(), ApiError> {
         let process = self.process(guid)?.clone();
+        let changes_running =
+            update.command.is_some() || update.health_check.is_some() || update.readiness.is_some();
+        if process.kind == "web" && changes_running {
+            self.check_not_deploying(&process.app, DuringDeployment::Update)?;
+        }
         let metadata = match &update.metadata {
             Some(patch) => Some(crate::labels::apply_patch(&process.metadata, patch)?),
             None => None,

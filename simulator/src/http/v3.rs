@@ -647,6 +647,7 @@ async fn stop_app(State(sh): State<Shared>, _a: Actor, Path(guid): Path<String>)
     let guid = AppGuid::new(guid);
     let now = sh.now();
     let mut st = sh.lock();
+    st.check_not_deploying(&guid, crate::error::DuringDeployment::Stop)?;
     st.stop_app(now, &guid)?;
     Ok(ok(render::app(sh.base(), st.app(&guid)?)))
 }
@@ -656,6 +657,7 @@ async fn restart_app(State(sh): State<Shared>, _a: Actor, Path(guid): Path<Strin
     let target = {
         let st = sh.lock();
         st.app(&guid)?;
+        st.check_not_deploying(&guid, crate::error::DuringDeployment::Stop)?;
         st.app_pull_target(&guid)
     };
     let pull = sh.pull_check(target).await;

@@ -391,13 +391,15 @@ fn plan_for(file: &str, fx: &Fixture) -> Plan {
             Some("/readiness_health_check"),
             Exact,
         ),
+        // Sent to an app with no deployment in flight (CC refuses web changes during one).
         "process_scale_request.json" => Plan::Send(
             Method::POST,
-            format!("/v3/apps/{app}/processes/web/actions/scale"),
+            format!("/v3/apps/{}/processes/web/actions/scale", fx.stopped),
         ),
-        "process_update_request.json" => {
-            Plan::Send(Method::PATCH, format!("/v3/apps/{app}/processes/web"))
-        }
+        "process_update_request.json" => Plan::Send(
+            Method::PATCH,
+            format!("/v3/apps/{}/processes/web", fx.stopped),
+        ),
         "package_docker_object.json" => get(format!("/v3/packages/{}", fx.package)),
         "packages_list.json" => get("/v3/packages?types=docker".into()),
         "package_docker_create_request.json" => Plan::Send(Method::POST, "/v3/packages".into()),
