@@ -353,6 +353,8 @@ pub(crate) fn router(shared: Shared) -> Router {
     router
         .route_layer(middleware::from_fn_with_state(shared.clone(), count))
         .fallback(fallback)
+        // CC answers an unknown method on a known path like an unknown path.
+        .method_not_allowed_fallback(fallback)
         .layer(middleware::from_fn_with_state(shared.clone(), shell))
         .with_state(shared)
 }

@@ -249,6 +249,12 @@ async fn every_response_carries_a_request_id() {
         .unwrap();
     let id = resp.headers()["x-vcap-request-id"].to_str().unwrap();
     assert!(id.starts_with("client-abc::"), "{id}");
+    let wrong_method = sim
+        .call_as(Some(&sim.token), reqwest::Method::PUT, "/v3/apps", None)
+        .await;
+    assert_eq!(wrong_method.status, 404);
+    assert_eq!(wrong_method.error(), (10000, "CF-NotFound".into()));
+    assert!(wrong_method.headers.contains_key("x-vcap-request-id"));
     let missing = sim.get("/v3/nope").await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.error(), (10000, "CF-NotFound".into()));
