@@ -204,15 +204,22 @@ fn app_json(st: &SimState, app: &App) -> Value {
     let mut builds: Vec<_> = st.builds.values().filter(|b| &b.app == g).collect();
     builds.sort_by_key(|b| b.seq);
     let build = builds.last();
-    let package_state = match build.map(|b| b.state) {
-        Some(BuildState::Staged) => "STAGED",
-        Some(BuildState::Failed) => "FAILED",
-        _ if app.current_droplet.is_some() && build.is_none() => "STAGED",
+    // package_state describes the newest package: STAGED once it has a droplet, FAILED if its
+    // last build failed, PENDING otherwise (a new docker_image needs a restage).
+    let newest_build = package.and_then(|p| builds.iter().rev().find(|b| b.package == p.guid));
+    let staged = package.is_some_and(|p| {
+        st.droplets
+            .values()
+            .any(|d| d.app == *g && d.package.as_ref() == Some(&p.guid))
+    });
+    let package_state = match (staged, newest_build.map(|b| b.state)) {
+        (true, _) => "STAGED",
+        (false, Some(BuildState::Failed)) => "FAILED",
         _ => "PENDING",
     };
     let desired_started = app.state == AppState::Started
         || build.is_some_and(|b| b.start_when_staged && b.state != BuildState::Staged);
-    let failed = build.filter(|b| b.state == BuildState::Failed);
+    let failed = newest_build.filter(|b| b.state == BuildState::Failed && !staged);
     let creds = package.map_or(
         json!({"username": null, "password": null}),
         |p| json!({"username": p.username, "password": p.username.as_ref().map(|_| "***")}),

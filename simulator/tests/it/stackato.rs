@@ -133,6 +133,17 @@ async fn docker_app_with_inline_credentials_stages_and_starts() {
         "no credentials in errors either"
     );
 
+    // A new image without a restart leaves the package PENDING until restaged.
+    let v2 = sim.push("team/api", "2.0", "api 2");
+    let pending = put(
+        &sim,
+        &format!("/v2/apps/{guid}"),
+        json!({"docker_image": format!("ci:pull-secret@{v2}")}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(pending["entity"]["package_state"], "PENDING");
+    assert!(pending["entity"]["staging_failed_reason"].is_null());
     let updated = put(
         &sim,
         &format!("/v2/apps/{guid}"),
@@ -158,6 +169,11 @@ async fn docker_app_with_inline_credentials_stages_and_starts() {
         Mode::Subset,
     )
     .unwrap();
+    sim.advance(2);
+    let after = sim.get(&format!("/v2/apps/{guid}")).await.expect(200);
+    assert_eq!(after["entity"]["package_state"], "STAGED");
+    assert_eq!(after["entity"]["state"], "STARTED");
+    assert_eq!(after["entity"]["docker_image"], v2.as_str());
 
     let stopped = put(
         &sim,
