@@ -107,14 +107,11 @@ pub async fn serve(config: SimConfig, listener: TcpListener) -> Result<SimHandle
     }));
     let router = http::router(shared.clone());
     let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(async move {
-        let server = axum::serve(listener, router).with_graceful_shutdown(async {
-            let _ = rx.await;
-        });
-        if let Err(error) = server.await {
-            tracing::warn!(%error, "Simulator stopped.");
-        }
-    });
+    let served = http::Served {
+        router,
+        shared: shared.clone(),
+    };
+    let task = tokio::spawn(http::run(listener, served, rx));
     if let Some(path) = &shared.0.config.port_file {
         std::fs::write(path, format!("{}\n", addr.port())).map_err(|source| {
             SimError::PortFile {

@@ -229,16 +229,90 @@ fn request_id(shared: &Shared, incoming: Option<&HeaderValue>) -> String {
     }
 }
 
-fn dropped_connection() -> Response {
-    let stream = futures_util::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::other(
-            "connection dropped by fault injection",
-        ))
-    });
-    let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("1024"));
-    resp
+/// One fault-injection draw per request, made where the connection is served (so a drop
+/// can close it before any response byte) and read again by the middleware.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FaultRoll {
+    roll: f64,
+    pick: u64,
+}
+
+impl Shared {
+    /// Draws the request's fault roll; `None` when faults are off or for `/_sim`.
+    fn fault_roll(&self, path: &str) -> Option<FaultRoll> {
+        let faults = self.0.config.faults;
+        if path.starts_with("/_sim") || (faults.error_rate <= 0.0 && faults.drop_rate <= 0.0) {
+            return None;
+        }
+        let mut rng = self.0.faults.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(FaultRoll {
+            roll: rng.next_f64(),
+            pick: rng.next_u64(),
+        })
+    }
+}
+
+/// The hyper service around the router: drops the connection (no response at all) when the
+/// fault roll says so, and hands everything else to axum.
+#[derive(Debug, Clone)]
+pub(crate) struct Served {
+    pub router: Router,
+    pub shared: Shared,
+}
+
+impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Served {
+    type Response = Response;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, std::io::Error>> + Send>,
+    >;
+
+    fn call(&self, req: axum::http::Request<hyper::body::Incoming>) -> Self::Future {
+        let roll = self.shared.fault_roll(req.uri().path());
+        if roll.is_some_and(|r| r.roll < self.shared.0.config.faults.drop_rate) {
+            return Box::pin(async {
+                Err(std::io::Error::other(
+                    "connection dropped by fault injection",
+                ))
+            });
+        }
+        let mut req = req.map(Body::new);
+        if let Some(r) = roll {
+            req.extensions_mut().insert(r);
+        }
+        let mut router = self.router.clone();
+        Box::pin(async move {
+            match tower_service::Service::call(&mut router, req).await {
+                Ok(resp) => Ok(resp),
+                Err(never) => match never {},
+            }
+        })
+    }
+}
+
+/// Accepts connections until `stop` fires; each is served on its own task.
+pub(crate) async fn run(
+    listener: tokio::net::TcpListener,
+    served: Served,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let served = served.clone();
+                connections.spawn(async move {
+                    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                    // A dropped connection (fault injection) or a client hang-up ends here.
+                    let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), served).await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.abort_all();
 }
 
 /// Request ids, latency, faults and rate limits, outside `/_sim`.
@@ -263,30 +337,19 @@ async fn serve_with_knobs(shared: &Shared, req: Request, next: Next, path: &str)
         tokio::time::sleep(config.latency).await;
     }
     let faults = config.faults;
-    if faults.error_rate > 0.0 || faults.drop_rate > 0.0 {
-        let (roll, pick) = {
-            let mut rng = shared
-                .0
-                .faults
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            (rng.next_f64(), rng.next_u64())
+    if let Some(FaultRoll { roll, pick }) = req.extensions().get::<FaultRoll>().copied()
+        && roll >= faults.drop_rate
+        && roll < faults.drop_rate + faults.error_rate
+    {
+        return if pick % 2 == 0 {
+            (
+                StatusCode::BAD_GATEWAY,
+                "502 Bad Gateway: Registered endpoint failed to handle the request.\n",
+            )
+                .into_response()
+        } else {
+            ApiError::service_unavailable("The service is temporarily unavailable").into_response()
         };
-        if roll < faults.drop_rate {
-            return dropped_connection();
-        }
-        if roll < faults.drop_rate + faults.error_rate {
-            return if pick % 2 == 0 {
-                (
-                    StatusCode::BAD_GATEWAY,
-                    "502 Bad Gateway: Registered endpoint failed to handle the request.\n",
-                )
-                    .into_response()
-            } else {
-                ApiError::service_unavailable("The service is temporarily unavailable")
-                    .into_response()
-            };
-        }
     }
     let limited = path.starts_with("/v2") || path.starts_with("/v3");
     let rate = match (config.rate_limit, limited) {
