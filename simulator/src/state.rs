@@ -46,6 +46,9 @@ pub enum PullCheck {
     Fails(String),
 }
 
+/// Most instances one process may have (stats list every instance).
+pub const MAX_INSTANCES: u32 = 10_000;
+
 /// The CF feature flags and their default values.
 pub const FEATURE_FLAGS: &[(&str, bool)] = &[
     ("app_bits_upload", true),
@@ -781,6 +784,11 @@ impl State {
         let process = self.process(guid)?.clone();
         if process.kind == "web" {
             self.check_not_deploying(&process.app, DuringDeployment::Scale)?;
+        }
+        if scale.instances.is_some_and(|n| n > MAX_INSTANCES) {
+            return Err(ApiError::unprocessable(format!(
+                "Instances must be less than or equal to {MAX_INSTANCES} (the simulator's instance limit)"
+            )));
         }
         if matches!(scale.memory_in_mb, Some(0)) || matches!(scale.disk_in_mb, Some(0)) {
             return Err(ApiError::unprocessable(

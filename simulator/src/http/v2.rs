@@ -153,7 +153,7 @@ impl V2Query {
         let pages = total.div_ceil(self.per_page).max(1);
         let resources: Vec<Value> = items
             .into_iter()
-            .skip((self.page - 1) * self.per_page)
+            .skip((self.page - 1).saturating_mul(self.per_page))
             .take(self.per_page)
             .collect();
         json!({
