@@ -627,16 +627,96 @@ async fn app_instances(
 ) -> V2Result {
     let st = sh.lock();
     let app = AppGuid::new(guid.clone());
-    st.app(&app)
+    let a = st
+        .app(&app)
         .map_err(|_| ApiError::v2_app_not_found(&guid))?;
+    if a.state == AppState::Stopped {
+        // As v2 CC: pending staging is 170002, failed staging 170001, stopped 220001.
+        let latest = st
+            .builds
+            .values()
+            .filter(|b| b.app == app && b.start_when_staged)
+            .max_by_key(|b| b.seq);
+        let error = match latest.map(|b| b.state) {
+            Some(BuildState::Staging) => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: 170002,
+                title: "CF-NotStaged",
+                detail: "App has not finished staging".into(),
+            },
+            Some(BuildState::Failed) => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: 170001,
+                title: "CF-StagingError",
+                detail: "Staging error: staging failed".into(),
+            },
+            _ => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: 220001,
+                title: "CF-InstancesError",
+                detail: format!(
+                    "Instances error: Request failed for app: {} as the app is in stopped state.",
+                    a.name
+                ),
+            },
+        };
+        return Err(error.into());
+    }
     let Some(web) = st.newest_process(&app, "web") else {
         return Ok(Json(json!({})).into_response());
     };
     let since = web.started_at.timestamp();
     let out: serde_json::Map<String, Value> = (0..web.instances)
-        .map(|i| (i.to_string(), json!({"state": crate::render::instance_state(&st, web, i, sh.now()), "since": since, "uptime": 0})))
+        .map(|i| {
+            let state = crate::render::instance_state(&st, web, i, sh.now());
+            (
+                i.to_string(),
+                json!({"state": state, "since": since, "uptime": 0}),
+            )
+        })
         .collect();
     Ok(Json(Value::Object(out)).into_response())
+}
+
+/// GET /v2/apps/:guid/summary: the app entity plus running instances and routes.
+async fn app_summary(State(sh): State<Shared>, _a: V2Actor, Path(guid): Path<String>) -> V2Result {
+    let st = sh.lock();
+    let app = AppGuid::new(guid.clone());
+    let a = st
+        .app(&app)
+        .map_err(|_| ApiError::v2_app_not_found(&guid))?;
+    let mut summary = app_json(&st, a)["entity"].clone();
+    let now = sh.now();
+    let running = st.newest_process(&app, "web").map_or(0, |p| {
+        (0..p.instances)
+            .filter(|i| crate::render::instance_state(&st, p, *i, now) == "RUNNING")
+            .count()
+    });
+    let routes: Vec<Value> = st
+        .routes
+        .values()
+        .filter(|r| r.destinations.iter().any(|d| d.app == app))
+        .map(|r| {
+            let domain = st.domains.get(&r.domain).map(|d| d.name.clone()).unwrap_or_default();
+            json!({"guid": r.guid, "host": r.host, "path": r.path, "port": null, "domain": {"guid": r.domain, "name": domain}})
+        })
+        .collect();
+    if let Some(obj) = summary.as_object_mut() {
+        obj.insert("guid".into(), json!(guid));
+        obj.insert("running_instances".into(), json!(running));
+        obj.insert("routes".into(), json!(routes));
+        obj.insert("services".into(), json!([]));
+        obj.insert(
+            "available_domains".into(),
+            json!(
+                st.domains
+                    .values()
+                    .map(|d| json!({"guid": d.guid, "name": d.name}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    Ok(Json(summary).into_response())
 }
 
 fn flag_json(f: &crate::model::FeatureFlag) -> Value {
@@ -969,6 +1049,7 @@ pub(crate) fn routes() -> Router<Shared> {
             get(get_app).put(update_app).delete(delete_app),
         )
         .route("/v2/apps/{guid}/instances", get(app_instances))
+        .route("/v2/apps/{guid}/summary", get(app_summary))
         .route("/v2/apps/{guid}/restage", axum::routing::post(restage_app))
         .route("/v2/config/feature_flags", get(list_flags))
         .route(

@@ -100,3 +100,62 @@ async fn the_pypi_cloudfoundry_client_works_against_the_simulator() {
         "the client polled the delete job"
     );
 }
+
+#[tokio::test]
+async fn the_pypi_cloudfoundry_client_drives_the_stackato_dialect() {
+    let python = match tokio::task::spawn_blocking(python_with_client)
+        .await
+        .unwrap()
+    {
+        Ok(p) => p,
+        Err(reason) => {
+            println!("skipped: cloudfoundry-client unavailable: {reason}");
+            return;
+        }
+    };
+    // The client polls in real time: no staging delay, so it sees instances at once.
+    let cfg = simulator::SimConfig {
+        stackato: true,
+        staging_duration: std::time::Duration::ZERO,
+        registry: Some(simulator::RegistryConfig {
+            basic_auth: Some(("ci".into(), "pw".into())),
+            ..Default::default()
+        }),
+        ..simulator::SimConfig::default()
+    };
+    let handle = simulator::start(cfg).await.unwrap();
+    handle.set_feature_flag("diego_docker", true).unwrap();
+    handle.create_space("demo", "dev").unwrap();
+    let registry = handle.registry().unwrap();
+    registry.push_image("demo/hello", "v1", "hello");
+    let image = format!("ci:pw@{}/demo/hello:v1", registry.host());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/cf_client_v2_check.py");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .arg(handle.url())
+        .arg(&image)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        seen["docker_image"],
+        format!("{}/demo/hello:v1", registry.host()),
+        "no credentials echoed"
+    );
+    assert_eq!(seen["password"], "***");
+    assert_eq!(seen["states"], serde_json::json!(["RUNNING", "RUNNING"]));
+    assert_eq!(seen["running"], 2);
+    assert_eq!(seen["listed"], serde_json::json!(["py-v2"]));
+    let counts = handle.request_counts();
+    assert!(counts.contains_key("PUT /v2/apps/:guid"), "{counts:?}");
+    assert!(
+        counts.contains_key("GET /v2/apps/:guid/instances"),
+        "{counts:?}"
+    );
+}

@@ -183,6 +183,16 @@ async fn docker_app_with_inline_credentials_stages_and_starts() {
     .await
     .expect(201);
     assert_eq!(stopped["entity"]["state"], "STOPPED");
+    let instances = sim.get(&format!("/v2/apps/{guid}/instances")).await;
+    assert_eq!(
+        (instances.status.as_u16(), instances.body["code"].as_u64()),
+        (400, Some(220001))
+    );
+    let summary = sim
+        .get(&format!("/v2/apps/{guid}/summary"))
+        .await
+        .expect(200);
+    assert_eq!(summary["running_instances"], 0);
     assert_eq!(sim.delete(&format!("/v2/apps/{guid}")).await.status, 204);
     let gone = sim.get(&format!("/v2/apps/{guid}")).await;
     assert_eq!(gone.status, 404);
