@@ -258,7 +258,7 @@ impl SimHandle {
         self.shared.request_counts()
     }
 
-    /// Total Cloud Controller requests (everything counted except UAA and discovery).
+    /// Total Cloud Controller requests: every counted `/v2` and `/v3` route (not UAA, not `GET /`).
     pub fn cc_request_count(&self) -> u64 {
         self.request_counts()
             .iter()
