@@ -537,3 +537,45 @@ async fn instances_are_starting_for_the_start_duration() {
     sim.advance(10);
     assert_eq!(web_stats(&sim, &app).await, ["RUNNING"]);
 }
+
+#[tokio::test]
+async fn digest_pinned_references_stage_the_pinned_manifest() {
+    let sim = common::start().await;
+    sim.enable_docker().await;
+    let space = sim.org_space("o", "s").await;
+    let reg = sim.handle.registry().unwrap();
+    let d1 = reg.push_image("demo/hello", "v1", "one");
+    let d2 = reg.push_image("demo/hello", "v2", "two");
+    assert!(reg.move_tag("demo/hello", "v1", &d2), "the tag moved on");
+    let app = sim.docker_app(&space, "web").await;
+    let pinned = format!("{}/demo/hello:v1@{d1}", sim.registry_host());
+    let pkg = package(&sim, &app, json!({"image": pinned})).await;
+    let staged = build(&sim, &pkg).await;
+    assert_eq!(staged["state"], "STAGED", "{staged}");
+    let droplet = staged["droplet"]["guid"].as_str().unwrap();
+    let dump = sim.handle.state_dump();
+    let recorded = dump["droplets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["guid"] == droplet)
+        .unwrap();
+    assert_eq!(
+        recorded["digest"],
+        d1.as_str(),
+        "the pin wins over the moved tag"
+    );
+    assert_eq!(recorded["image"], pinned.as_str());
+    let unknown = format!(
+        "{}/demo/hello@sha256:{}",
+        sim.registry_host(),
+        "0".repeat(64)
+    );
+    let pkg = package(&sim, &app, json!({"image": unknown})).await;
+    assert!(
+        build(&sim, &pkg).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("manifest unknown")
+    );
+}
