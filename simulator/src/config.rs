@@ -113,6 +113,17 @@ pub struct SimConfig {
     pub registry: Option<RegistryConfig>,
     /// The shared domain every org gets as its default (default `apps.sim.local`).
     pub shared_domain: String,
+    /// Serve HTTPS with this certificate chain and key (PEM files) instead of plain HTTP.
+    pub tls: Option<TlsConfig>,
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first.
+    pub cert_chain: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl Default for SimConfig {
@@ -139,6 +150,7 @@ impl Default for SimConfig {
             seed_state: None,
             registry: None,
             shared_domain: "apps.sim.local".into(),
+            tls: None,
         }
     }
 }

@@ -320,6 +320,12 @@ pub enum SimError {
         #[source]
         source: ApiError,
     },
+    /// The TLS certificate or key could not be loaded.
+    #[error("tls: {what}")]
+    Tls {
+        /// Which file or step.
+        what: String,
+    },
     /// A driving operation (a `SimHandle` mutation) was refused.
     #[error("{operation}")]
     Operation {

@@ -40,7 +40,7 @@ use tokio::task::JoinHandle;
 pub use crate::clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use crate::config::{
     ClientSpec, Faults, RateLimit, RegistryConfig, SeedApp, SeedOrg, SeedSpace, SeedState,
-    SimConfig, UserSpec, default_clients, default_users,
+    SimConfig, TlsConfig, UserSpec, default_clients, default_users,
 };
 pub use crate::error::{ApiError, SimError};
 pub use crate::http::LoggedRequest;
@@ -78,7 +78,9 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
 /// `config.port_file` once the listener accepts connections.
 pub async fn serve(config: SimConfig, listener: TcpListener) -> Result<SimHandle, SimError> {
     let addr = listener.local_addr().map_err(SimError::Listener)?;
-    let url = format!("http://{addr}");
+    let tls = config.tls.as_ref().map(http::tls_acceptor).transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{addr}");
     let registry = match &config.registry {
         Some(rc) => Some(RegistryHandle::start(rc.clone()).await?),
         None => None,
@@ -111,7 +113,7 @@ pub async fn serve(config: SimConfig, listener: TcpListener) -> Result<SimHandle
         router,
         shared: shared.clone(),
     };
-    let task = tokio::spawn(http::run(listener, served, rx));
+    let task = tokio::spawn(http::run(listener, served, tls, rx));
     if let Some(path) = &shared.0.config.port_file {
         std::fs::write(path, format!("{}\n", addr.port())).map_err(|source| {
             SimError::PortFile {

@@ -290,10 +290,12 @@ impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Ser
     }
 }
 
-/// Accepts connections until `stop` fires; each is served on its own task.
+/// Accepts connections until `stop` fires; each is served on its own task (after a TLS
+/// handshake when `tls` is set).
 pub(crate) async fn run(
     listener: tokio::net::TcpListener,
     served: Served,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
@@ -303,16 +305,50 @@ pub(crate) async fn run(
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let served = served.clone();
+                let tls = tls.clone();
                 connections.spawn(async move {
                     let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-                    // A dropped connection (fault injection) or a client hang-up ends here.
-                    let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), served).await;
+                    // A dropped connection (fault injection), a failed handshake or a client
+                    // hang-up ends here.
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), served).await;
+                            }
+                        }
+                        None => {
+                            let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), served).await;
+                        }
+                    }
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     connections.abort_all();
+}
+
+/// A TLS acceptor from PEM files.
+pub(crate) fn tls_acceptor(
+    tls: &crate::config::TlsConfig,
+) -> Result<tokio_rustls::TlsAcceptor, crate::error::SimError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let err = |what: String| crate::error::SimError::Tls { what };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_chain)
+        .map_err(|e| err(format!("read {}: {e}", tls.cert_chain.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(format!("parse {}: {e}", tls.cert_chain.display())))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| err(format!("read {}: {e}", tls.key.display())))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(format!("protocol versions: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| err(format!("certificate: {e}")))?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
 }
 
 /// Request ids, latency, faults and rate limits, outside `/_sim`.

@@ -685,3 +685,89 @@ async fn the_same_seed_gives_the_same_guids() {
         "timestamps come from the injected clock"
     );
 }
+
+#[tokio::test]
+async fn https_with_a_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) {
+        println!("skipped: openssl could not make a test certificate");
+        return;
+    }
+    let cfg = SimConfig {
+        tls: Some(simulator::TlsConfig {
+            cert_chain: cert.clone(),
+            key,
+        }),
+        ..SimConfig::default()
+    };
+    let handle = simulator::start(cfg).await.unwrap();
+    assert!(
+        handle.url().starts_with("https://127.0.0.1:"),
+        "{}",
+        handle.url()
+    );
+    let strict = reqwest::Client::new();
+    assert!(
+        strict
+            .get(format!("{}/v3/info", handle.url()))
+            .send()
+            .await
+            .is_err(),
+        "a self-signed cert is not trusted"
+    );
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let info: Value = trusting
+        .get(format!("{}/v3/info", handle.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        info["links"]["self"]["href"],
+        format!("{}/v3/info", handle.url())
+    );
+    let insecure = reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    assert_eq!(
+        insecure
+            .get(format!("{}/", handle.url()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
