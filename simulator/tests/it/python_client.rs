@@ -9,8 +9,14 @@ use serde_json::Value;
 
 use crate::common;
 
-/// A virtualenv with `cloudfoundry-client`, created once under the target dir.
+/// A virtualenv with `cloudfoundry-client`, created once under the target dir (once per test
+/// process too: both tests ask, and must not build the venv at the same time).
 fn python_with_client() -> Result<PathBuf, String> {
+    static PYTHON: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(make_venv).clone()
+}
+
+fn make_venv() -> Result<PathBuf, String> {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cfvenv");
     let python = venv.join("bin/python");
     let has_client = |p: &Path| {
