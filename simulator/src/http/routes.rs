@@ -199,22 +199,26 @@ async fn app_routes(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct GuidRef {
     guid: String,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ToOne {
     data: GuidRef,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RouteRelationships {
     domain: ToOne,
     space: ToOne,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RouteOptions {
     #[serde(default)]
     loadbalancing: Option<String>,
@@ -337,12 +341,14 @@ async fn get_destinations(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ProcessRef {
     #[serde(rename = "type")]
     kind: String,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DestinationApp {
     guid: String,
     #[serde(default)]
@@ -350,6 +356,7 @@ struct DestinationApp {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DestinationBody {
     app: DestinationApp,
     #[serde(default)]

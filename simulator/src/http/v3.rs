@@ -133,11 +133,13 @@ fn metadata_from(value: Option<&Value>) -> ApiResult<Metadata> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct GuidRef {
     guid: String,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ToOne {
     data: GuidRef,
 }
@@ -334,6 +336,7 @@ async fn list_spaces(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuer
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SpaceRelationships {
     organization: ToOne,
 }
@@ -502,6 +505,7 @@ async fn list_apps(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuery)
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LifecycleBody {
     #[serde(rename = "type")]
     kind: String,
@@ -528,6 +532,7 @@ fn lifecycle_from(body: Option<LifecycleBody>) -> ApiResult<Lifecycle> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AppRelationships {
     space: ToOne,
 }
@@ -933,6 +938,7 @@ async fn scale_app_process(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct HealthCheckData {
     #[serde(default)]
     timeout: Option<u64>,
@@ -945,6 +951,7 @@ struct HealthCheckData {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct HealthCheckBody {
     #[serde(rename = "type")]
     kind: String,
@@ -1150,6 +1157,7 @@ async fn list_app_packages(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PackageData {
     #[serde(default)]
     image: Option<String>,
@@ -1160,6 +1168,7 @@ struct PackageData {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PackageRelationships {
     app: ToOne,
 }
@@ -1477,11 +1486,13 @@ async fn list_deployments(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CanaryStep {
     instance_weight: u32,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CanaryOptions {
     #[serde(default)]
     steps: Vec<CanaryStep>,
@@ -1496,6 +1507,7 @@ struct DeploymentOptions {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DeploymentRelationships {
     app: ToOne,
 }

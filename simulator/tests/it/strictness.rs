@@ -256,3 +256,30 @@ async fn huge_inputs_are_refused_not_fatal() {
         400
     );
 }
+
+#[tokio::test]
+async fn unknown_nested_fields_are_422_too() {
+    let sim = common::start().await;
+    let space = sim.org_space("o", "s").await;
+    let resp = sim.post("/v3/apps", json!({"name": "a", "relationships": {"space": {"data": {"guid": space, "name": "x"}}}})).await;
+    assert_eq!(
+        resp.error(),
+        (10008, "CF-UnprocessableEntity".into()),
+        "{}",
+        resp.body
+    );
+    let resp = sim
+        .post(
+            "/v3/apps",
+            json!({"name": "a", "relationships": {"space": {"data": {"guid": space}}, "org": {}}}),
+        )
+        .await;
+    assert_eq!(resp.status, 422);
+    let ok = sim
+        .post(
+            "/v3/apps",
+            json!({"name": "a", "relationships": {"space": {"data": {"guid": space}}}}),
+        )
+        .await;
+    assert_eq!(ok.status, 201);
+}
