@@ -188,6 +188,7 @@ async fn count(State(shared): State<Shared>, req: Request, next: Next) -> Respon
         .entry(route.clone())
         .or_default() += 1;
     let resp = next.run(req).await;
+    let at = crate::clock::cf_time(shared.now());
     let mut log = shared.0.log.lock().unwrap_or_else(PoisonError::into_inner);
     if log.len() < MAX_LOG {
         log.push(LoggedRequest {
@@ -195,6 +196,7 @@ async fn count(State(shared): State<Shared>, req: Request, next: Next) -> Respon
             uri,
             route,
             status: resp.status().as_u16(),
+            at,
         });
     }
     resp
@@ -214,6 +216,8 @@ pub struct LoggedRequest {
     pub route: String,
     /// The response status.
     pub status: u16,
+    /// When it was served, by the simulator's clock (CF timestamp format).
+    pub at: String,
 }
 
 fn request_id(shared: &Shared, incoming: Option<&HeaderValue>) -> String {

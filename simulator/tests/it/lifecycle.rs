@@ -579,3 +579,55 @@ async fn digest_pinned_references_stage_the_pinned_manifest() {
             .contains("manifest unknown")
     );
 }
+
+#[tokio::test]
+async fn updated_at_moves_when_cc_moves_it() {
+    let sim = common::start().await;
+    let space = sim.org_space("o", "s").await;
+    let app = sim
+        .post(
+            "/v3/apps",
+            json!({"name": "a", "relationships": {"space": {"data": {"guid": space}}}}),
+        )
+        .await
+        .expect(201);
+    let app = app["guid"].as_str().unwrap().to_owned();
+    let web = sim
+        .get(&format!("/v3/apps/{app}/processes/web"))
+        .await
+        .expect(200);
+    sim.advance(60);
+    // Reads move nothing.
+    sim.get("/v3/apps").await.expect(200);
+    assert_eq!(
+        sim.get(&format!("/v3/apps/{app}")).await.expect(200)["updated_at"],
+        "2026-01-01T00:00:00Z"
+    );
+    sim.post(
+        &format!("/v3/apps/{app}/processes/web/actions/scale"),
+        json!({"instances": 3}),
+    )
+    .await
+    .expect(202);
+    let scaled = sim
+        .get(&format!("/v3/apps/{app}/processes/web"))
+        .await
+        .expect(200);
+    assert_eq!(scaled["updated_at"], "2026-01-01T00:01:00Z");
+    assert_ne!(scaled["updated_at"], web["updated_at"]);
+    assert_eq!(
+        sim.get(&format!("/v3/apps/{app}")).await.expect(200)["updated_at"],
+        "2026-01-01T00:00:00Z",
+        "a scale moves the process, not the app"
+    );
+    sim.advance(60);
+    sim.patch(&format!("/v3/apps/{app}"), json!({"name": "b"}))
+        .await
+        .expect(200);
+    assert_eq!(
+        sim.get(&format!("/v3/apps/{app}")).await.expect(200)["updated_at"],
+        "2026-01-01T00:02:00Z"
+    );
+    let log = sim.handle.request_log();
+    assert_eq!(log.last().unwrap().at, "2026-01-01T00:02:00Z");
+}
