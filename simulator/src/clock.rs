@@ -1,4 +1,5 @@
-//! Time as an input: the simulator never reads the wall clock outside [`SystemClock`].
+//! Time as an input: the simulator reads the wall clock only in [`SystemClock`] and
+//! [`OffsetClock`].
 //!
 //! Every state transition that depends on time (staging, deployments, token expiry, rate-limit
 //! windows, jobs) is evaluated lazily from the injected [`Clock`] when state is read, so a test
@@ -14,6 +15,13 @@ use chrono::{DateTime, TimeZone, Utc};
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;
+
+    /// Moves time forward, if this clock allows it (`POST /_sim/clock/advance`). Returns
+    /// whether it did.
+    fn advance_by(&self, by: Duration) -> bool {
+        let _ = by;
+        false
+    }
 }
 
 /// The wall clock. The only place the simulator reads real time.
@@ -64,6 +72,32 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.now.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn advance_by(&self, by: Duration) -> bool {
+        self.advance(by);
+        true
+    }
+}
+
+/// The wall clock plus an offset that only grows: real time for a process like
+/// `driftless simulate`, which end-to-end tests can still move forward over HTTP instead of
+/// sleeping.
+#[derive(Debug, Clone, Default)]
+pub struct OffsetClock {
+    offset: Arc<Mutex<Duration>>,
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        let offset = *self.offset.lock().unwrap_or_else(PoisonError::into_inner);
+        after(Utc::now(), offset)
+    }
+
+    fn advance_by(&self, by: Duration) -> bool {
+        let mut offset = self.offset.lock().unwrap_or_else(PoisonError::into_inner);
+        *offset = offset.saturating_add(by);
+        true
     }
 }
 

@@ -60,8 +60,11 @@ pub struct RateLimit {
 pub struct RegistryConfig {
     /// Where to listen; `None` is `127.0.0.1:0`.
     pub listen: Option<SocketAddr>,
-    /// Basic-auth credentials the registry requires; `None` is anonymous access.
+    /// Credentials the registry requires; `None` is anonymous access.
     pub basic_auth: Option<(String, String)>,
+    /// Challenge with `Bearer realm=".../token",service=...` (a token server on the same
+    /// port that checks `basic_auth`) instead of `Basic`.
+    pub bearer: bool,
 }
 
 /// Everything the simulator needs to start. `Default` is the documented default foundation.
@@ -91,6 +94,8 @@ pub struct SimConfig {
     pub deployment_duration: Duration,
     /// How long an asynchronous job stays PROCESSING (default 0: done on the next read).
     pub job_duration: Duration,
+    /// How long started instances report STARTING before RUNNING (default 0).
+    pub start_duration: Duration,
     /// Added to every request before it is served.
     pub latency: Duration,
     /// Injected 502/503s and dropped connections.
@@ -106,6 +111,19 @@ pub struct SimConfig {
     pub seed_state: Option<SeedState>,
     /// Start an embedded Registry V2 next to the API.
     pub registry: Option<RegistryConfig>,
+    /// The shared domain every org gets as its default (default `apps.sim.local`).
+    pub shared_domain: String,
+    /// Serve HTTPS with this certificate chain and key (PEM files) instead of plain HTTP.
+    pub tls: Option<TlsConfig>,
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first.
+    pub cert_chain: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl Default for SimConfig {
@@ -123,6 +141,7 @@ impl Default for SimConfig {
             staging_duration: Duration::from_secs(2),
             deployment_duration: Duration::from_secs(3),
             job_duration: Duration::ZERO,
+            start_duration: Duration::ZERO,
             latency: Duration::ZERO,
             faults: Faults::default(),
             rate_limit: None,
@@ -130,6 +149,8 @@ impl Default for SimConfig {
             insecure_registries: BTreeSet::new(),
             seed_state: None,
             registry: None,
+            shared_domain: "apps.sim.local".into(),
+            tls: None,
         }
     }
 }

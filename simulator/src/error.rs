@@ -142,6 +142,29 @@ impl ApiError {
         )
     }
 
+    /// 422 while a deployment is in flight: scale (390016), process update (390017) or stop
+    /// (390024) of the app's web process.
+    pub fn disabled_during_deployment(what: DuringDeployment) -> Self {
+        let (code, title, detail) = match what {
+            DuringDeployment::Scale => (
+                390016,
+                "CF-ScaleDisabledDuringDeployment",
+                "Cannot scale this process while a deployment is in flight.",
+            ),
+            DuringDeployment::Update => (
+                390017,
+                "CF-ProcessUpdateDisabledDuringDeployment",
+                "Cannot update this process while a deployment is in flight.",
+            ),
+            DuringDeployment::Stop => (
+                390024,
+                "CF-StopDisabledDuringDeployment",
+                "Cannot stop the app while it is deploying, please cancel the deployment before stopping the app.",
+            ),
+        };
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, title, detail)
+    }
+
     /// 429 CF-RateLimitExceeded (10013).
     pub fn rate_limited() -> Self {
         Self::new(
@@ -219,6 +242,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What CC refuses while a deployment is in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuringDeployment {
+    /// Scaling the web process.
+    Scale,
+    /// Updating the web process.
+    Update,
+    /// Stopping (or restarting) the app.
+    Stop,
+}
+
 /// A v2-dialect error response.
 #[derive(Debug)]
 pub struct V2Error(pub ApiError);
@@ -285,6 +319,12 @@ pub enum SimError {
         /// The CF error the seed step produced.
         #[source]
         source: ApiError,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error("tls: {what}")]
+    Tls {
+        /// Which file or step.
+        what: String,
     },
     /// A driving operation (a `SimHandle` mutation) was refused.
     #[error("{operation}")]

@@ -54,6 +54,10 @@ guid_type!(
     JobGuid,
     /// A UAA user.
     UserGuid,
+    /// A domain.
+    DomainGuid,
+    /// A route.
+    RouteGuid,
 );
 
 /// A small deterministic PRNG (splitmix64): the same seed gives the same GUIDs and faults.

@@ -37,12 +37,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use crate::config::{
     ClientSpec, Faults, RateLimit, RegistryConfig, SeedApp, SeedOrg, SeedSpace, SeedState,
-    SimConfig, UserSpec, default_clients, default_users,
+    SimConfig, TlsConfig, UserSpec, default_clients, default_users,
 };
 pub use crate::error::{ApiError, SimError};
+pub use crate::http::LoggedRequest;
 pub use crate::ids::SeededRng;
 pub use crate::labels::{Metadata, Requirement, Selector, parse_selector};
 pub use crate::registry::{OCI_MANIFEST, RegistryHandle, sha256_digest};
@@ -60,7 +61,6 @@ pub struct SimHandle {
     shared: Shared,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    registry: Option<RegistryHandle>,
 }
 
 /// Binds `config.listen` and serves until the handle is shut down.
@@ -78,7 +78,9 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
 /// `config.port_file` once the listener accepts connections.
 pub async fn serve(config: SimConfig, listener: TcpListener) -> Result<SimHandle, SimError> {
     let addr = listener.local_addr().map_err(SimError::Listener)?;
-    let url = format!("http://{addr}");
+    let tls = config.tls.as_ref().map(http::tls_acceptor).transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{addr}");
     let registry = match &config.registry {
         Some(rc) => Some(RegistryHandle::start(rc.clone()).await?),
         None => None,
@@ -97,22 +99,21 @@ pub async fn serve(config: SimConfig, listener: TcpListener) -> Result<SimHandle
         base: url.clone(),
         uaa,
         counts: Mutex::new(BTreeMap::new()),
+        log: Mutex::new(Vec::new()),
         faults: Mutex::new(SeededRng::new(config.seed ^ 0x00fa_0175)),
         request_ids: Mutex::new(SeededRng::new(config.seed ^ 0x0052_e9ed)),
         rate: Mutex::new(BTreeMap::new()),
         http: registry_client::http_client(),
+        registry,
         config,
     }));
     let router = http::router(shared.clone());
     let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(async move {
-        let server = axum::serve(listener, router).with_graceful_shutdown(async {
-            let _ = rx.await;
-        });
-        if let Err(error) = server.await {
-            tracing::warn!(%error, "Simulator stopped.");
-        }
-    });
+    let served = http::Served {
+        router,
+        shared: shared.clone(),
+    };
+    let task = tokio::spawn(http::run(listener, served, tls, rx));
     if let Some(path) = &shared.0.config.port_file {
         std::fs::write(path, format!("{}\n", addr.port())).map_err(|source| {
             SimError::PortFile {
@@ -127,7 +128,6 @@ pub async fn serve(config: SimConfig, listener: TcpListener) -> Result<SimHandle
         shared,
         stop: Some(tx),
         task: Some(task),
-        registry,
     })
 }
 
@@ -136,12 +136,14 @@ fn build_state(config: &SimConfig) -> Result<State, SimError> {
         staging: config.staging_duration,
         deployment: config.deployment_duration,
         job: config.job_duration,
+        start: config.start_duration,
     };
     let mut st = State::new(config.seed, timing, config.unhealthy_images.clone());
+    let now = config.clock.now();
+    st.create_shared_domain(now, &config.shared_domain);
     let Some(seed) = &config.seed_state else {
         return Ok(st);
     };
-    let now = config.clock.now();
     let invalid = |what: String| move |source: ApiError| SimError::SeedInvalid { what, source };
     // Seeded apps are created as an admin would, with docker enabled for the duration.
     let docker_flag = seed
@@ -237,7 +239,7 @@ impl SimHandle {
 
     /// The embedded registry, if `config.registry` asked for one.
     pub fn registry(&self) -> Option<&RegistryHandle> {
-        self.registry.as_ref()
+        self.shared.0.registry.as_ref()
     }
 
     /// Stops serving and waits for the server task.
@@ -248,7 +250,7 @@ impl SimHandle {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        if let Some(mut r) = self.registry.take() {
+        if let Some(r) = &self.shared.0.registry {
             r.shutdown();
         }
     }
@@ -258,7 +260,7 @@ impl SimHandle {
         self.shared.request_counts()
     }
 
-    /// Total Cloud Controller requests (everything counted except UAA and discovery).
+    /// Total Cloud Controller requests: every counted `/v2` and `/v3` route (not UAA, not `GET /`).
     pub fn cc_request_count(&self) -> u64 {
         self.request_counts()
             .iter()
@@ -267,7 +269,12 @@ impl SimHandle {
             .sum()
     }
 
-    /// Clears the request counts.
+    /// The requests served since the last reset, in order (at most 100,000).
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.shared.request_log()
+    }
+
+    /// Clears the request counts and the request log.
     pub fn reset_request_counts(&self) {
         self.shared.reset_request_counts();
     }
@@ -283,6 +290,13 @@ impl SimHandle {
             .find_app(org, space, name)
             .ok()
             .map(|g| g.to_string())
+    }
+
+    /// Creates `org` (if missing) and `space` in it, as an admin would; returns their GUIDs.
+    pub fn create_space(&self, org: &str, space: &str) -> Result<(String, String), SimError> {
+        self.shared
+            .sim_create_space(org, space)
+            .map_err(op(format!("create space {org}/{space}")))
     }
 
     /// `cf scale NAME -i N`.
@@ -355,6 +369,12 @@ impl SimHandle {
             .find_app(org, space, name)
             .map_err(op(what.clone()))?;
         self.shared.sim_delete(&app).map_err(op(what))
+    }
+
+    /// Makes instances of images matching `pattern` fail (or pass again) their health checks
+    /// from the next start on.
+    pub fn set_image_health(&self, pattern: &str, healthy: bool) {
+        self.shared.sim_image_health(pattern, healthy);
     }
 
     /// `cf enable-feature-flag` / `cf disable-feature-flag`.

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::ids::{
-    AppGuid, BuildGuid, DeploymentGuid, DropletGuid, JobGuid, OrgGuid, PackageGuid, ProcessGuid,
-    RevisionGuid, SpaceGuid, UserGuid,
+    AppGuid, BuildGuid, DeploymentGuid, DomainGuid, DropletGuid, JobGuid, OrgGuid, PackageGuid,
+    ProcessGuid, RevisionGuid, RouteGuid, SpaceGuid, UserGuid,
 };
 use crate::labels::Metadata;
 
@@ -79,13 +79,6 @@ impl Lifecycle {
         match self {
             Lifecycle::Docker => "docker",
             Lifecycle::Buildpack(_) => "buildpack",
-        }
-    }
-
-    pub fn to_json(&self) -> Value {
-        match self {
-            Lifecycle::Docker => serde_json::json!({"type": "docker", "data": {}}),
-            Lifecycle::Buildpack(data) => serde_json::json!({"type": "buildpack", "data": data}),
         }
     }
 }
@@ -331,13 +324,20 @@ impl JobState {
     }
 }
 
+/// What an asynchronous job deletes when it completes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum JobTarget {
+    App(AppGuid),
+    Route(RouteGuid),
+}
+
 /// An asynchronous job.
 #[derive(Debug, Clone, Serialize)]
 pub struct Job {
     pub guid: JobGuid,
     pub operation: String,
     pub state: JobState,
-    pub app: AppGuid,
+    pub target: JobTarget,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
@@ -350,4 +350,44 @@ pub struct FeatureFlag {
     pub enabled: bool,
     pub updated_at: Option<DateTime<Utc>>,
     pub custom_error_message: Option<String>,
+}
+
+/// A shared domain.
+#[derive(Debug, Clone, Serialize)]
+pub struct Domain {
+    pub guid: DomainGuid,
+    pub seq: u64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub metadata: Metadata,
+}
+
+/// Where a route sends traffic.
+#[derive(Debug, Clone, Serialize)]
+pub struct Destination {
+    pub guid: String,
+    pub app: AppGuid,
+    pub process_type: String,
+    pub port: u16,
+    pub protocol: String,
+    pub weight: Option<u32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An HTTP route.
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    pub guid: RouteGuid,
+    pub seq: u64,
+    pub host: String,
+    pub path: String,
+    pub domain: DomainGuid,
+    pub space: SpaceGuid,
+    pub destinations: Vec<Destination>,
+    pub loadbalancing: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub metadata: Metadata,
 }

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
@@ -138,6 +139,59 @@ impl Query {
         json!({"href": format!("{base}{path}?{}", ser.finish())})
     }
 
+    /// One page of `items` in the v3 list shape, rendered straight to the response.
+    pub fn paginate_typed<T, S: Serialize>(
+        &self,
+        base: &str,
+        path: &str,
+        items: &[T],
+        render: impl Fn(&T) -> S,
+    ) -> Result<PageBody<S>, ApiError> {
+        let (page, per_page) = self.page()?;
+        let total = items.len();
+        let start = (page - 1).saturating_mul(per_page);
+        let resources: Vec<S> = items
+            .iter()
+            .skip(start)
+            .take(per_page)
+            .map(render)
+            .collect();
+        Ok(PageBody {
+            pagination: self.pagination(base, path, page, per_page, total),
+            resources,
+            included: None,
+        })
+    }
+
+    fn pagination(
+        &self,
+        base: &str,
+        path: &str,
+        page: usize,
+        per_page: usize,
+        total: usize,
+    ) -> Value {
+        let total_pages = total.div_ceil(per_page).max(1);
+        let next = if page < total_pages {
+            self.link(base, path, page + 1, per_page)
+        } else {
+            Value::Null
+        };
+        let previous = if page > 1 && page <= total_pages + 1 {
+            self.link(base, path, page - 1, per_page)
+        } else {
+            Value::Null
+        };
+        json!({
+            "total_results": total,
+            "total_pages": total_pages,
+            "first": self.link(base, path, 1, per_page),
+            "last": self.link(base, path, total_pages, per_page),
+            "next": next,
+            "previous": previous,
+        })
+    }
+
     /// One page of `items` in the v3 list shape. `items` are already filtered and ordered.
     pub fn paginate<T>(
         &self,
@@ -178,4 +232,16 @@ impl Query {
             "resources": resources,
         }))
     }
+}
+
+/// A v3 list body whose resources serialize straight to the response.
+#[derive(Debug, Serialize)]
+pub struct PageBody<S> {
+    /// The `pagination` object.
+    pub pagination: Value,
+    /// This page's resources.
+    pub resources: Vec<S>,
+    /// `included` resources, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub included: Option<Value>,
 }

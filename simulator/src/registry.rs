@@ -35,12 +35,16 @@ struct Store {
     repos: BTreeMap<String, Repo>,
     blobs: BTreeMap<String, Vec<u8>>,
     down: bool,
+    tokens: BTreeMap<String, ()>,
+    issued: u64,
 }
 
 #[derive(Debug, Clone)]
 struct Shared {
     store: Arc<Mutex<Store>>,
     basic_auth: Option<(String, String)>,
+    bearer: bool,
+    addr: SocketAddr,
 }
 
 impl Shared {
@@ -54,7 +58,7 @@ impl Shared {
 pub struct RegistryHandle {
     addr: SocketAddr,
     shared: Shared,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 /// `sha256:<hex>` of `bytes`.
@@ -77,8 +81,11 @@ impl RegistryHandle {
         let shared = Shared {
             store: Arc::default(),
             basic_auth: config.basic_auth,
+            bearer: config.bearer,
+            addr,
         };
         let router = Router::new()
+            .route("/token", axum::routing::get(token))
             .route("/v2/", axum::routing::get(ping))
             .route("/v2", axum::routing::get(ping))
             .route("/v2/{*rest}", axum::routing::any(dispatch))
@@ -95,7 +102,7 @@ impl RegistryHandle {
         Ok(Self {
             addr,
             shared,
-            shutdown: Some(tx),
+            shutdown: Mutex::new(Some(tx)),
         })
     }
 
@@ -173,8 +180,13 @@ impl RegistryHandle {
     }
 
     /// Stops serving.
-    pub fn shutdown(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
+    pub fn shutdown(&self) {
+        let tx = self
+            .shutdown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(tx) = tx {
             let _ = tx.send(());
         }
     }
@@ -199,39 +211,85 @@ fn error(status: StatusCode, code: &str, message: &str, detail: serde_json::Valu
     api_version((status, axum::Json(body)).into_response())
 }
 
-/// Checks Basic auth; `Some(response)` is the 401 challenge.
-fn check_auth(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+fn basic_ok(shared: &Shared, headers: &HeaderMap) -> bool {
+    let Some((user, pass)) = shared.basic_auth.as_ref() else {
+        return true;
+    };
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    );
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(expected.as_str())
+}
+
+/// Checks Basic or Bearer auth; `Some(response)` is the 401 challenge (or a 503 while down).
+fn check_auth(shared: &Shared, headers: &HeaderMap, scope: Option<&str>) -> Option<Response> {
     if shared.lock().down {
         return Some(api_version(
             (StatusCode::SERVICE_UNAVAILABLE, "registry unavailable").into_response(),
         ));
     }
-    let (user, pass) = shared.basic_auth.as_ref()?;
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    );
+    shared.basic_auth.as_ref()?;
     let given = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if given == Some(expected.as_str()) {
-        return None;
-    }
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let challenge = if shared.bearer {
+        if let Some(token) = given.strip_prefix("Bearer ")
+            && shared.lock().tokens.contains_key(token)
+        {
+            return None;
+        }
+        let scope = scope
+            .map(|s| format!(",scope=\"repository:{s}:pull\""))
+            .unwrap_or_default();
+        format!(
+            "Bearer realm=\"http://{}/token\",service=\"driftless-registry\"{scope}",
+            shared.addr
+        )
+    } else {
+        if basic_ok(shared, headers) {
+            return None;
+        }
+        "Basic realm=\"driftless-simulator\"".to_owned()
+    };
     let mut resp = error(
         StatusCode::UNAUTHORIZED,
         "UNAUTHORIZED",
         "authentication required",
         serde_json::Value::Null,
     );
-    resp.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"driftless-simulator\""),
-    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
     Some(resp)
 }
 
+/// The token server of the Bearer mode: Basic credentials in, an opaque token out.
+async fn token(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    if !basic_ok(&shared, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"details": "incorrect username or password"})),
+        )
+            .into_response();
+    }
+    let token = {
+        let mut store = shared.lock();
+        store.issued += 1;
+        let token = sha256_digest(format!("token-{}-{}", shared.addr, store.issued).as_bytes())
+            .replace("sha256:", "tok-");
+        store.tokens.insert(token.clone(), ());
+        token
+    };
+    axum::Json(json!({"token": token, "access_token": token, "expires_in": 300, "issued_at": "2026-01-01T00:00:00Z"})).into_response()
+}
+
 async fn ping(State(shared): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(challenge) = check_auth(&shared, &headers) {
+    if let Some(challenge) = check_auth(&shared, &headers, None) {
         return challenge;
     }
     api_version(axum::Json(json!({})).into_response())
@@ -243,7 +301,10 @@ async fn dispatch(
     headers: HeaderMap,
     Path(rest): Path<String>,
 ) -> Response {
-    if let Some(challenge) = check_auth(&shared, &headers) {
+    let repo = ["/manifests/", "/blobs/", "/tags/list"]
+        .iter()
+        .find_map(|m| rest.split_once(m).map(|(r, _)| r.to_owned()));
+    if let Some(challenge) = check_auth(&shared, &headers, repo.as_deref()) {
         return challenge;
     }
     if let Some(repo) = rest.strip_suffix("/tags/list") {

@@ -12,16 +12,16 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::clock::after;
-use crate::error::ApiError;
+use crate::error::{ApiError, DuringDeployment};
 use crate::ids::{
-    AppGuid, BuildGuid, DeploymentGuid, DropletGuid, JobGuid, OrgGuid, PackageGuid, ProcessGuid,
-    RevisionGuid, SeededRng, SpaceGuid,
+    AppGuid, BuildGuid, DeploymentGuid, DomainGuid, DropletGuid, JobGuid, OrgGuid, PackageGuid,
+    ProcessGuid, RevisionGuid, RouteGuid, SeededRng, SpaceGuid,
 };
 use crate::labels::Metadata;
 use crate::model::{
-    Actor, App, AppState, Build, BuildState, Deployment, DeploymentStatus, Droplet, FeatureFlag,
-    HealthCheck, Job, JobState, Lifecycle, Org, Package, Process, Revision, Space, StagingOutcome,
-    Strategy,
+    Actor, App, AppState, Build, BuildState, Deployment, DeploymentStatus, Destination, Domain,
+    Droplet, FeatureFlag, HealthCheck, Job, JobState, JobTarget, Lifecycle, Org, Package, Process,
+    Revision, Route, Space, StagingOutcome, Strategy,
 };
 
 /// Durations of the time-based transitions.
@@ -33,6 +33,8 @@ pub struct Timing {
     pub deployment: Duration,
     /// Job PROCESSING -> COMPLETE.
     pub job: Duration,
+    /// Instances STARTING -> RUNNING after a (re)start.
+    pub start: Duration,
 }
 
 /// Whether instances of an image can start: the registry answered for it and it is healthy.
@@ -43,6 +45,9 @@ pub enum PullCheck {
     /// The instances crash, with this reason.
     Fails(String),
 }
+
+/// Most instances one process may have (stats list every instance).
+pub const MAX_INSTANCES: u32 = 10_000;
 
 /// The CF feature flags and their default values.
 pub const FEATURE_FLAGS: &[(&str, bool)] = &[
@@ -84,7 +89,15 @@ pub struct State {
     pub revisions: BTreeMap<crate::ids::RevisionGuid, Revision>,
     pub jobs: BTreeMap<JobGuid, Job>,
     pub feature_flags: BTreeMap<String, FeatureFlag>,
+    pub domains: BTreeMap<DomainGuid, Domain>,
+    pub routes: BTreeMap<RouteGuid, Route>,
     pending_builds: BTreeSet<BuildGuid>,
+    /// Index: an app's processes (kept in step with `processes`).
+    app_processes: BTreeMap<AppGuid, BTreeSet<ProcessGuid>>,
+    /// Index: an app's revisions.
+    app_revisions: BTreeMap<AppGuid, Vec<RevisionGuid>>,
+    /// Index: (space, lowercased name) -> app, for CF's case-insensitive uniqueness.
+    app_names: BTreeMap<(SpaceGuid, String), AppGuid>,
     active_deployments: BTreeSet<DeploymentGuid>,
     pending_jobs: BTreeSet<JobGuid>,
 }
@@ -116,6 +129,27 @@ pub struct ProcessUpdate {
     pub health_check: Option<HealthCheck>,
     pub readiness: Option<HealthCheck>,
     pub metadata: Option<Value>,
+}
+
+/// A new route.
+#[derive(Debug, Clone)]
+pub struct NewRoute {
+    pub space: SpaceGuid,
+    pub domain: DomainGuid,
+    pub host: String,
+    pub path: String,
+    pub loadbalancing: Option<String>,
+    pub metadata: Metadata,
+}
+
+/// A route destination to add.
+#[derive(Debug, Clone)]
+pub struct NewDestination {
+    pub app: AppGuid,
+    pub process_type: String,
+    pub port: Option<u16>,
+    pub protocol: Option<String>,
+    pub weight: Option<u32>,
 }
 
 /// A new deployment.
@@ -200,7 +234,12 @@ impl State {
             revisions: BTreeMap::new(),
             jobs: BTreeMap::new(),
             feature_flags,
+            domains: BTreeMap::new(),
+            routes: BTreeMap::new(),
             pending_builds: BTreeSet::new(),
+            app_processes: BTreeMap::new(),
+            app_revisions: BTreeMap::new(),
+            app_names: BTreeMap::new(),
             active_deployments: BTreeSet::new(),
             pending_jobs: BTreeSet::new(),
         }
@@ -250,16 +289,24 @@ impl State {
 
     /// The app's processes of `kind`, oldest first.
     pub fn processes_of(&self, app: &AppGuid) -> Vec<&Process> {
-        let mut out: Vec<&Process> = self.processes.values().filter(|p| &p.app == app).collect();
+        let mut out: Vec<&Process> = self
+            .app_processes
+            .get(app)
+            .into_iter()
+            .flatten()
+            .filter_map(|g| self.processes.get(g))
+            .collect();
         out.sort_by_key(|p| p.seq);
         out
     }
 
     /// The newest process of `kind` of an app (during a deployment, the new one).
     pub fn newest_process(&self, app: &AppGuid, kind: &str) -> Option<&Process> {
-        self.processes
-            .values()
-            .filter(|p| &p.app == app && p.kind == kind)
+        self.app_processes
+            .get(app)?
+            .iter()
+            .filter_map(|g| self.processes.get(g))
+            .filter(|p| p.kind == kind)
             .max_by_key(|p| p.seq)
     }
 
@@ -410,6 +457,8 @@ impl State {
             env: new.env,
             current_droplet: None,
         };
+        self.app_names
+            .insert((app.space.clone(), app.name.to_lowercase()), guid.clone());
         self.apps.insert(guid.clone(), app);
         self.create_process(now, &guid, "web", 1);
         Ok(guid)
@@ -421,9 +470,10 @@ impl State {
         name: &str,
         except: Option<&AppGuid>,
     ) -> Result<(), ApiError> {
-        let taken = self.apps.values().any(|a| {
-            &a.space == space && a.name.eq_ignore_ascii_case(name) && Some(&a.guid) != except
-        });
+        let taken = self
+            .app_names
+            .get(&(space.clone(), name.to_lowercase()))
+            .is_some_and(|g| Some(g) != except);
         if taken {
             let space_name = self
                 .spaces
@@ -468,8 +518,20 @@ impl State {
             crash_reason: None,
             started_at: now,
         };
+        self.app_processes
+            .entry(app.clone())
+            .or_default()
+            .insert(guid.clone());
         self.processes.insert(guid.clone(), process);
         guid
+    }
+
+    fn remove_process(&mut self, guid: &ProcessGuid) {
+        if let Some(p) = self.processes.remove(guid)
+            && let Some(set) = self.app_processes.get_mut(&p.app)
+        {
+            set.remove(guid);
+        }
     }
 
     /// PATCH /v3/apps/:guid.
@@ -497,10 +559,15 @@ impl State {
             Some(patch) => Some(crate::labels::apply_patch(&app.metadata, patch)?),
             None => None,
         };
-        let app = self.app_mut(guid)?;
         if let Some(name) = name {
-            app.name = name;
+            let app = self.app_mut(guid)?;
+            let space = app.space.clone();
+            let old = std::mem::replace(&mut app.name, name);
+            let new_key = (space.clone(), app.name.to_lowercase());
+            self.app_names.remove(&(space, old.to_lowercase()));
+            self.app_names.insert(new_key, guid.clone());
         }
+        let app = self.app_mut(guid)?;
         match (lifecycle, &mut app.lifecycle) {
             (
                 Some(Lifecycle::Buildpack(Value::Object(new))),
@@ -568,7 +635,17 @@ impl State {
         } else {
             None
         };
-        for p in self.processes.values_mut().filter(|p| &p.app == guid) {
+        let guids: Vec<ProcessGuid> = self
+            .app_processes
+            .get(guid)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for g in &guids {
+            let Some(p) = self.processes.get_mut(g) else {
+                continue;
+            };
             if was_stopped {
                 p.started_at = now;
                 p.crashed_from = crash.as_ref().map(|_| 0);
@@ -584,6 +661,24 @@ impl State {
             app.updated_at = now;
         }
         Ok(())
+    }
+
+    /// 422 if the app has an ACTIVE deployment (CC refuses web scale/update and stop then).
+    pub fn check_not_deploying(
+        &self,
+        app: &AppGuid,
+        what: DuringDeployment,
+    ) -> Result<(), ApiError> {
+        let deploying = self
+            .active_deployments
+            .iter()
+            .filter_map(|d| self.deployments.get(d))
+            .any(|d| &d.app == app && d.status.is_active());
+        if deploying {
+            Err(ApiError::disabled_during_deployment(what))
+        } else {
+            Ok(())
+        }
     }
 
     /// POST /v3/apps/:guid/actions/stop.
@@ -642,7 +737,7 @@ impl State {
                 guid: job.clone(),
                 operation: "app.delete".into(),
                 state: JobState::Processing,
-                app: guid.clone(),
+                target: JobTarget::App(guid.clone()),
                 created_at: now,
                 updated_at: now,
                 due_at: after(now, self.timing.job),
@@ -654,13 +749,21 @@ impl State {
 
     /// Removes an app and everything that belongs to it, at once.
     pub fn purge_app(&mut self, guid: &AppGuid) {
-        self.apps.remove(guid);
-        self.processes.retain(|_, p| &p.app != guid);
+        if let Some(app) = self.apps.remove(guid) {
+            self.app_names.remove(&(app.space, app.name.to_lowercase()));
+        }
+        for p in self.app_processes.remove(guid).into_iter().flatten() {
+            self.processes.remove(&p);
+        }
+        self.app_revisions.remove(guid);
         self.packages.retain(|_, p| &p.app != guid);
         self.builds.retain(|_, b| &b.app != guid);
         self.droplets.retain(|_, d| &d.app != guid);
         self.deployments.retain(|_, d| &d.app != guid);
         self.revisions.retain(|_, r| &r.app != guid);
+        for route in self.routes.values_mut() {
+            route.destinations.retain(|d| &d.app != guid);
+        }
         let builds = &self.builds;
         self.pending_builds.retain(|b| builds.contains_key(b));
         let deployments = &self.deployments;
@@ -679,6 +782,14 @@ impl State {
         pull: &PullCheck,
     ) -> Result<(), ApiError> {
         let process = self.process(guid)?.clone();
+        if process.kind == "web" {
+            self.check_not_deploying(&process.app, DuringDeployment::Scale)?;
+        }
+        if scale.instances.is_some_and(|n| n > MAX_INSTANCES) {
+            return Err(ApiError::unprocessable(format!(
+                "Instances must be less than or equal to {MAX_INSTANCES} (the simulator's instance limit)"
+            )));
+        }
         if matches!(scale.memory_in_mb, Some(0)) || matches!(scale.disk_in_mb, Some(0)) {
             return Err(ApiError::unprocessable(
                 "Memory in mb must be greater than 0",
@@ -734,6 +845,11 @@ impl State {
         update: ProcessUpdate,
     ) -> Result<(), ApiError> {
         let process = self.process(guid)?.clone();
+        let changes_running =
+            update.command.is_some() || update.health_check.is_some() || update.readiness.is_some();
+        if process.kind == "web" && changes_running {
+            self.check_not_deploying(&process.app, DuringDeployment::Update)?;
+        }
         let metadata = match &update.metadata {
             Some(patch) => Some(crate::labels::apply_patch(&process.metadata, patch)?),
             None => None,
@@ -809,9 +925,11 @@ impl State {
             ));
         };
         self.require_docker()?;
+        // Only builds in `pending_builds` can be STAGING.
         let staging = self
-            .builds
-            .values()
+            .pending_builds
+            .iter()
+            .filter_map(|b| self.builds.get(b))
             .any(|b| b.app == pkg.app && b.state == BuildState::Staging);
         if staging {
             return Err(ApiError::staging_in_progress());
@@ -961,9 +1079,11 @@ impl State {
             .map(|p| (p.kind.clone(), p.command.clone()))
             .collect();
         let latest = self
-            .revisions
-            .values()
-            .filter(|r| &r.app == app)
+            .app_revisions
+            .get(app)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| self.revisions.get(r))
             .max_by_key(|r| r.version);
         if let Some(latest) = latest
             && &latest.droplet == droplet
@@ -991,15 +1111,21 @@ impl State {
         description: String,
     ) -> RevisionGuid {
         let version = self
-            .revisions
-            .values()
-            .filter(|r| &r.app == app)
+            .app_revisions
+            .get(app)
+            .into_iter()
+            .flatten()
+            .filter_map(|r| self.revisions.get(r))
             .map(|r| r.version)
             .max()
             .unwrap_or(0)
             + 1;
         let guid = RevisionGuid::new(self.guid());
         let seq = self.next_seq();
+        self.app_revisions
+            .entry(app.clone())
+            .or_default()
+            .push(guid.clone());
         self.revisions.insert(
             guid.clone(),
             Revision {
@@ -1059,8 +1185,9 @@ impl State {
         }
         // A new deployment supersedes an active one.
         let active: Vec<DeploymentGuid> = self
-            .deployments
-            .values()
+            .active_deployments
+            .iter()
+            .filter_map(|d| self.deployments.get(d))
             .filter(|d| d.app == new.app && d.status.is_active())
             .map(|d| d.guid.clone())
             .collect();
@@ -1070,7 +1197,7 @@ impl State {
                 old.updated_at = now;
                 old.last_status_change = now;
                 let interim = old.new_process.clone();
-                self.processes.remove(&interim);
+                self.remove_process(&interim);
             }
             self.active_deployments.remove(&guid);
         }
@@ -1179,7 +1306,7 @@ impl State {
                 d.status.reason()
             )));
         }
-        self.processes.remove(&d.new_process);
+        self.remove_process(&d.new_process);
         if let Some(app) = self.apps.get_mut(&d.app) {
             app.current_droplet.clone_from(&d.previous_droplet);
             app.updated_at = now;
@@ -1261,11 +1388,233 @@ impl State {
             .map(|p| p.guid.clone())
             .collect();
         for p in old {
-            self.processes.remove(&p);
+            self.remove_process(&p);
         }
         if let Some(p) = self.processes.get_mut(&d.new_process) {
             p.instances = d.web_instances;
         }
+    }
+
+    // ---- domains and routes --------------------------------------------------------------
+
+    /// Adds a shared domain (the foundation's default app domain is the first one).
+    pub fn create_shared_domain(&mut self, now: DateTime<Utc>, name: &str) -> DomainGuid {
+        let guid = DomainGuid::new(self.guid());
+        let seq = self.next_seq();
+        self.domains.insert(
+            guid.clone(),
+            Domain {
+                guid: guid.clone(),
+                seq,
+                name: name.into(),
+                created_at: now,
+                updated_at: now,
+                metadata: Metadata::default(),
+            },
+        );
+        guid
+    }
+
+    /// The default domain of an org: the oldest shared domain.
+    pub fn default_domain(&self) -> Option<&Domain> {
+        self.domains.values().min_by_key(|d| d.seq)
+    }
+
+    /// POST /v3/routes.
+    pub fn create_route(
+        &mut self,
+        now: DateTime<Utc>,
+        new: NewRoute,
+    ) -> Result<RouteGuid, ApiError> {
+        let NewRoute {
+            space,
+            domain,
+            host,
+            path,
+            loadbalancing,
+            metadata,
+        } = new;
+        let (space, domain) = (&space, &domain);
+        if !self.spaces.contains_key(space) {
+            return Err(ApiError::unprocessable(
+                "Invalid space. Ensure that the space exists and you have access to it.",
+            ));
+        }
+        let Some(d) = self.domains.get(domain) else {
+            return Err(ApiError::unprocessable(
+                "Invalid domain. Ensure that the domain exists and you have access to it.",
+            ));
+        };
+        let valid_host = host.is_empty()
+            || host == "*"
+            || (host.len() <= 63
+                && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !host.starts_with('-'));
+        if !valid_host {
+            return Err(ApiError::unprocessable(
+                "Host must be either \"*\" or contain only alphanumeric characters, \"_\", or \"-\"",
+            ));
+        }
+        if !path.is_empty() && (!path.starts_with('/') || path == "/" || path.contains('?')) {
+            return Err(ApiError::unprocessable("Path must begin with /"));
+        }
+        if self
+            .routes
+            .values()
+            .any(|r| &r.domain == domain && r.host == host && r.path == path)
+        {
+            let shown = if host.is_empty() {
+                d.name.clone()
+            } else {
+                format!("{host}.{}", d.name)
+            };
+            return Err(ApiError::uniqueness(format!(
+                "Route already exists for domain '{shown}{path}'."
+            )));
+        }
+        let guid = RouteGuid::new(self.guid());
+        let seq = self.next_seq();
+        self.routes.insert(
+            guid.clone(),
+            Route {
+                guid: guid.clone(),
+                seq,
+                host,
+                path,
+                domain: domain.clone(),
+                space: space.clone(),
+                destinations: Vec::new(),
+                loadbalancing,
+                created_at: now,
+                updated_at: now,
+                metadata,
+            },
+        );
+        Ok(guid)
+    }
+
+    /// POST (insert, `replace = false`) or PATCH (replace) /v3/routes/:guid/destinations.
+    pub fn set_destinations(
+        &mut self,
+        now: DateTime<Utc>,
+        route: &RouteGuid,
+        new: Vec<NewDestination>,
+        replace: bool,
+    ) -> Result<(), ApiError> {
+        let space = self
+            .routes
+            .get(route)
+            .ok_or_else(|| ApiError::not_found("Route"))?
+            .space
+            .clone();
+        for NewDestination { app, protocol, .. } in &new {
+            match self.apps.get(app) {
+                Some(a) if a.space == space => {}
+                Some(_) => {
+                    return Err(ApiError::unprocessable(
+                        "Routes cannot be mapped to destinations in different spaces.",
+                    ));
+                }
+                None => {
+                    return Err(ApiError::unprocessable(format!(
+                        "App(s) with guid(s) \"{app}\" do not exist or you do not have access."
+                    )));
+                }
+            }
+            if let Some(p) = protocol
+                && p != "http1"
+                && p != "http2"
+                && p != "tcp"
+            {
+                return Err(ApiError::unprocessable(
+                    "Destinations[0]: protocol must be 'http1', 'http2' or 'tcp'.",
+                ));
+            }
+        }
+        let mut made = Vec::new();
+        for NewDestination {
+            app,
+            process_type,
+            port,
+            protocol,
+            weight,
+        } in new
+        {
+            made.push(Destination {
+                guid: self.guid(),
+                app,
+                process_type,
+                port: port.unwrap_or(8080),
+                protocol: protocol.unwrap_or_else(|| "http1".into()),
+                weight,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        let r = self
+            .routes
+            .get_mut(route)
+            .ok_or_else(|| ApiError::not_found("Route"))?;
+        if replace {
+            r.destinations.clear();
+        }
+        for d in made {
+            let dup = r
+                .destinations
+                .iter()
+                .any(|x| x.app == d.app && x.process_type == d.process_type && x.port == d.port);
+            if !dup {
+                r.destinations.push(d);
+            }
+        }
+        r.updated_at = now;
+        Ok(())
+    }
+
+    /// DELETE /v3/routes/:guid/destinations/:destination_guid.
+    pub fn remove_destination(
+        &mut self,
+        now: DateTime<Utc>,
+        route: &RouteGuid,
+        destination: &str,
+    ) -> Result<(), ApiError> {
+        let r = self
+            .routes
+            .get_mut(route)
+            .ok_or_else(|| ApiError::not_found("Route"))?;
+        let before = r.destinations.len();
+        r.destinations.retain(|d| d.guid != destination);
+        if r.destinations.len() == before {
+            return Err(ApiError::unprocessable("Unable to unmap route from destination. Ensure the route has a destination with this guid.".to_string()));
+        }
+        r.updated_at = now;
+        Ok(())
+    }
+
+    /// DELETE /v3/routes/:guid: a job.
+    pub fn delete_route(
+        &mut self,
+        now: DateTime<Utc>,
+        route: &RouteGuid,
+    ) -> Result<JobGuid, ApiError> {
+        if !self.routes.contains_key(route) {
+            return Err(ApiError::not_found("Route"));
+        }
+        let job = JobGuid::new(self.guid());
+        self.jobs.insert(
+            job.clone(),
+            Job {
+                guid: job.clone(),
+                operation: "route.delete".into(),
+                state: JobState::Processing,
+                target: JobTarget::Route(route.clone()),
+                created_at: now,
+                updated_at: now,
+                due_at: after(now, self.timing.job),
+            },
+        );
+        self.pending_jobs.insert(job.clone());
+        Ok(job)
     }
 
     // ---- feature flags -------------------------------------------------------------------
@@ -1320,7 +1669,12 @@ impl State {
             let Some(job) = self.jobs.get(&j).cloned() else {
                 continue;
             };
-            self.purge_app(&job.app);
+            match &job.target {
+                JobTarget::App(app) => self.purge_app(app),
+                JobTarget::Route(route) => {
+                    self.routes.remove(route);
+                }
+            }
             if let Some(job) = self.jobs.get_mut(&j) {
                 job.state = JobState::Complete;
                 job.updated_at = job.due_at;

@@ -29,7 +29,20 @@ impl Shared {
             .clone()
     }
 
+    pub fn request_log(&self) -> Vec<super::LoggedRequest> {
+        self.0
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub fn reset_request_counts(&self) {
+        self.0
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         self.0
             .counts
             .lock()
@@ -131,6 +144,27 @@ impl Shared {
         Ok(())
     }
 
+    pub fn sim_create_space(&self, org: &str, space: &str) -> Result<(String, String), ApiError> {
+        let now = self.now();
+        let mut st = self.lock();
+        let org_guid = match st.orgs.values().find(|o| o.name == org) {
+            Some(o) => o.guid.clone(),
+            None => st.create_org(now, org, crate::labels::Metadata::default())?,
+        };
+        let space_guid =
+            st.create_space(now, &org_guid, space, crate::labels::Metadata::default())?;
+        Ok((org_guid.to_string(), space_guid.to_string()))
+    }
+
+    pub fn sim_image_health(&self, pattern: &str, healthy: bool) {
+        let mut st = self.lock();
+        if healthy {
+            st.unhealthy_images.remove(pattern);
+        } else {
+            st.unhealthy_images.insert(pattern.to_owned());
+        }
+    }
+
     /// `cf enable-feature-flag` / `cf disable-feature-flag`.
     pub fn sim_feature_flag(&self, name: &str, enabled: bool) -> Result<(), ApiError> {
         let now = self.now();
@@ -142,6 +176,10 @@ async fn requests(State(sh): State<Shared>) -> Response {
     let counts = sh.request_counts();
     let total: u64 = counts.values().sum();
     Json(json!({"total": total, "counts": counts})).into_response()
+}
+
+async fn request_log(State(sh): State<Shared>) -> Response {
+    Json(json!({"requests": sh.request_log()})).into_response()
 }
 
 async fn reset_requests(State(sh): State<Shared>) -> Response {
@@ -236,11 +274,108 @@ async fn flag(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[derive(Debug, Deserialize)]
+struct HealthBody {
+    pattern: String,
+    healthy: bool,
+}
+
+async fn image_health(State(sh): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    let req: HealthBody = parse_body(&body, &["pattern", "healthy"])?;
+    sh.sim_image_health(&req.pattern, req.healthy);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct AdvanceBody {
+    seconds: u64,
+}
+
+async fn advance_clock(State(sh): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    let req: AdvanceBody = parse_body(&body, &["seconds"])?;
+    if sh
+        .0
+        .config
+        .clock
+        .advance_by(std::time::Duration::from_secs(req.seconds))
+    {
+        Ok(Json(json!({"now": crate::clock::cf_time(sh.now())})).into_response())
+    } else {
+        Err(ApiError::unprocessable(
+            "This simulator runs on the system clock, which cannot be advanced (use OffsetClock or ManualClock)",
+        ))
+    }
+}
+
+fn registry(sh: &Shared) -> Result<&crate::registry::RegistryHandle, ApiError> {
+    sh.0.registry
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("Embedded registry"))
+}
+
+async fn registry_info(State(sh): State<Shared>) -> Result<Response, ApiError> {
+    Ok(Json(json!({"host": registry(&sh)?.host()})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ImageBody {
+    repo: String,
+    tag: String,
+    #[serde(default)]
+    payload: Option<String>,
+}
+
+async fn registry_push(State(sh): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    let req: ImageBody = parse_body(&body, &["repo", "tag", "payload"])?;
+    let reg = registry(&sh)?;
+    let payload = req
+        .payload
+        .unwrap_or_else(|| format!("{}:{}", req.repo, req.tag));
+    let digest = reg.push_image(&req.repo, &req.tag, &payload);
+    let image = format!("{}/{}:{}", reg.host(), req.repo, req.tag);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"image": image, "digest": digest})),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct TagBody {
+    repo: String,
+    tag: String,
+    digest: String,
+}
+
+async fn registry_tag(State(sh): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    let req: TagBody = parse_body(&body, &["repo", "tag", "digest"])?;
+    if registry(&sh)?.move_tag(&req.repo, &req.tag, &req.digest) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::unprocessable(format!(
+            "{} has no manifest {}",
+            req.repo, req.digest
+        )))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DownBody {
+    down: bool,
+}
+
+async fn registry_down(State(sh): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    let req: DownBody = parse_body(&body, &["down"])?;
+    registry(&sh)?.set_down(req.down);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// The `/_sim` routes.
 pub(crate) fn routes() -> Router<Shared> {
     Router::new()
         .route("/_sim/requests", get(requests))
         .route("/_sim/requests/reset", post(reset_requests))
+        .route("/_sim/requests/log", get(request_log))
         .route("/_sim/state", get(state))
         .route("/_sim/apps/{org}/{space}/{name}/scale", post(scale))
         .route("/_sim/apps/{org}/{space}/{name}/env", post(env))
@@ -248,4 +383,10 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/_sim/apps/{org}/{space}/{name}/push", post(push))
         .route("/_sim/apps/{org}/{space}/{name}", delete(remove))
         .route("/_sim/feature_flags/{name}", post(flag))
+        .route("/_sim/unhealthy_images", post(image_health))
+        .route("/_sim/clock/advance", post(advance_clock))
+        .route("/_sim/registry", get(registry_info))
+        .route("/_sim/registry/images", post(registry_push))
+        .route("/_sim/registry/tags", post(registry_tag))
+        .route("/_sim/registry/down", post(registry_down))
 }

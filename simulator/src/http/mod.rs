@@ -2,6 +2,7 @@
 //! latency, injected faults, rate limits) and the shared handle the handlers lock.
 
 pub(crate) mod admin;
+pub(crate) mod routes;
 pub(crate) mod v2;
 pub(crate) mod v3;
 
@@ -34,10 +35,12 @@ pub(crate) struct Inner {
     pub base: String,
     pub uaa: Uaa,
     pub counts: Mutex<BTreeMap<String, u64>>,
+    pub log: Mutex<Vec<LoggedRequest>>,
     pub faults: Mutex<SeededRng>,
     pub request_ids: Mutex<SeededRng>,
     pub rate: Mutex<BTreeMap<String, (DateTime<Utc>, u32)>>,
     pub http: reqwest::Client,
+    pub registry: Option<crate::registry::RegistryHandle>,
 }
 
 /// The cloneable handle axum passes to handlers.
@@ -168,17 +171,53 @@ async fn count(State(shared): State<Shared>, req: Request, next: Next) -> Respon
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
-    if let Some(path) = path.filter(|p| !p.starts_with("/_sim")) {
-        let key = format!("{} {}", req.method(), template(&path));
-        *shared
-            .0
-            .counts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key)
-            .or_default() += 1;
+    let Some(path) = path.filter(|p| !p.starts_with("/_sim")) else {
+        return next.run(req).await;
+    };
+    let route = format!("{} {}", req.method(), template(&path));
+    let method = req.method().to_string();
+    let uri = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    *shared
+        .0
+        .counts
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(route.clone())
+        .or_default() += 1;
+    let resp = next.run(req).await;
+    let at = crate::clock::cf_time(shared.now());
+    let mut log = shared.0.log.lock().unwrap_or_else(PoisonError::into_inner);
+    if log.len() < MAX_LOG {
+        log.push(LoggedRequest {
+            method,
+            uri,
+            route,
+            status: resp.status().as_u16(),
+            at,
+        });
     }
-    next.run(req).await
+    resp
+}
+
+/// Requests kept in the log (counts keep counting beyond it).
+const MAX_LOG: usize = 100_000;
+
+/// One served request, for tests that must see an exact request sequence.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoggedRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// Path and query as sent.
+    pub uri: String,
+    /// `METHOD /route/:template`, the key of the counts.
+    pub route: String,
+    /// The response status.
+    pub status: u16,
+    /// When it was served, by the simulator's clock (CF timestamp format).
+    pub at: String,
 }
 
 fn request_id(shared: &Shared, incoming: Option<&HeaderValue>) -> String {
@@ -194,16 +233,126 @@ fn request_id(shared: &Shared, incoming: Option<&HeaderValue>) -> String {
     }
 }
 
-fn dropped_connection() -> Response {
-    let stream = futures_util::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::other(
-            "connection dropped by fault injection",
-        ))
-    });
-    let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("1024"));
-    resp
+/// One fault-injection draw per request, made where the connection is served (so a drop
+/// can close it before any response byte) and read again by the middleware.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FaultRoll {
+    roll: f64,
+    pick: u64,
+}
+
+impl Shared {
+    /// Draws the request's fault roll; `None` when faults are off or for `/_sim`.
+    fn fault_roll(&self, path: &str) -> Option<FaultRoll> {
+        let faults = self.0.config.faults;
+        if path.starts_with("/_sim") || (faults.error_rate <= 0.0 && faults.drop_rate <= 0.0) {
+            return None;
+        }
+        let mut rng = self.0.faults.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(FaultRoll {
+            roll: rng.next_f64(),
+            pick: rng.next_u64(),
+        })
+    }
+}
+
+/// The hyper service around the router: drops the connection (no response at all) when the
+/// fault roll says so, and hands everything else to axum.
+#[derive(Debug, Clone)]
+pub(crate) struct Served {
+    pub router: Router,
+    pub shared: Shared,
+}
+
+impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Served {
+    type Response = Response;
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response, std::io::Error>> + Send>,
+    >;
+
+    fn call(&self, req: axum::http::Request<hyper::body::Incoming>) -> Self::Future {
+        let roll = self.shared.fault_roll(req.uri().path());
+        if roll.is_some_and(|r| r.roll < self.shared.0.config.faults.drop_rate) {
+            return Box::pin(async {
+                Err(std::io::Error::other(
+                    "connection dropped by fault injection",
+                ))
+            });
+        }
+        let mut req = req.map(Body::new);
+        if let Some(r) = roll {
+            req.extensions_mut().insert(r);
+        }
+        let mut router = self.router.clone();
+        Box::pin(async move {
+            match tower_service::Service::call(&mut router, req).await {
+                Ok(resp) => Ok(resp),
+                Err(never) => match never {},
+            }
+        })
+    }
+}
+
+/// Accepts connections until `stop` fires; each is served on its own task (after a TLS
+/// handshake when `tls` is set).
+pub(crate) async fn run(
+    listener: tokio::net::TcpListener,
+    served: Served,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let served = served.clone();
+                let tls = tls.clone();
+                connections.spawn(async move {
+                    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                    // A dropped connection (fault injection), a failed handshake or a client
+                    // hang-up ends here.
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), served).await;
+                            }
+                        }
+                        None => {
+                            let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), served).await;
+                        }
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.abort_all();
+}
+
+/// A TLS acceptor from PEM files.
+pub(crate) fn tls_acceptor(
+    tls: &crate::config::TlsConfig,
+) -> Result<tokio_rustls::TlsAcceptor, crate::error::SimError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let err = |what: String| crate::error::SimError::Tls { what };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_chain)
+        .map_err(|e| err(format!("read {}: {e}", tls.cert_chain.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(format!("parse {}: {e}", tls.cert_chain.display())))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| err(format!("read {}: {e}", tls.key.display())))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(format!("protocol versions: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| err(format!("certificate: {e}")))?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
 }
 
 /// Request ids, latency, faults and rate limits, outside `/_sim`.
@@ -228,30 +377,19 @@ async fn serve_with_knobs(shared: &Shared, req: Request, next: Next, path: &str)
         tokio::time::sleep(config.latency).await;
     }
     let faults = config.faults;
-    if faults.error_rate > 0.0 || faults.drop_rate > 0.0 {
-        let (roll, pick) = {
-            let mut rng = shared
-                .0
-                .faults
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            (rng.next_f64(), rng.next_u64())
+    if let Some(FaultRoll { roll, pick }) = req.extensions().get::<FaultRoll>().copied()
+        && roll >= faults.drop_rate
+        && roll < faults.drop_rate + faults.error_rate
+    {
+        return if pick % 2 == 0 {
+            (
+                StatusCode::BAD_GATEWAY,
+                "502 Bad Gateway: Registered endpoint failed to handle the request.\n",
+            )
+                .into_response()
+        } else {
+            ApiError::service_unavailable("The service is temporarily unavailable").into_response()
         };
-        if roll < faults.drop_rate {
-            return dropped_connection();
-        }
-        if roll < faults.drop_rate + faults.error_rate {
-            return if pick % 2 == 0 {
-                (
-                    StatusCode::BAD_GATEWAY,
-                    "502 Bad Gateway: Registered endpoint failed to handle the request.\n",
-                )
-                    .into_response()
-            } else {
-                ApiError::service_unavailable("The service is temporarily unavailable")
-                    .into_response()
-            };
-        }
     }
     let limited = path.starts_with("/v2") || path.starts_with("/v3");
     let rate = match (config.rate_limit, limited) {
@@ -311,13 +449,15 @@ async fn fallback() -> ApiError {
 
 /// The whole router.
 pub(crate) fn router(shared: Shared) -> Router {
-    let mut router = v3::routes().merge(admin::routes());
+    let mut router = v3::routes().merge(routes::routes()).merge(admin::routes());
     if shared.0.config.stackato {
         router = router.merge(v2::routes());
     }
     router
         .route_layer(middleware::from_fn_with_state(shared.clone(), count))
         .fallback(fallback)
+        // CC answers an unknown method on a known path like an unknown path.
+        .method_not_allowed_fallback(fallback)
         .layer(middleware::from_fn_with_state(shared.clone(), shell))
         .with_state(shared)
 }

@@ -153,7 +153,7 @@ impl V2Query {
         let pages = total.div_ceil(self.per_page).max(1);
         let resources: Vec<Value> = items
             .into_iter()
-            .skip((self.page - 1) * self.per_page)
+            .skip((self.page - 1).saturating_mul(self.per_page))
             .take(self.per_page)
             .collect();
         json!({
@@ -204,15 +204,22 @@ fn app_json(st: &SimState, app: &App) -> Value {
     let mut builds: Vec<_> = st.builds.values().filter(|b| &b.app == g).collect();
     builds.sort_by_key(|b| b.seq);
     let build = builds.last();
-    let package_state = match build.map(|b| b.state) {
-        Some(BuildState::Staged) => "STAGED",
-        Some(BuildState::Failed) => "FAILED",
-        _ if app.current_droplet.is_some() && build.is_none() => "STAGED",
+    // package_state describes the newest package: STAGED once it has a droplet, FAILED if its
+    // last build failed, PENDING otherwise (a new docker_image needs a restage).
+    let newest_build = package.and_then(|p| builds.iter().rev().find(|b| b.package == p.guid));
+    let staged = package.is_some_and(|p| {
+        st.droplets
+            .values()
+            .any(|d| d.app == *g && d.package.as_ref() == Some(&p.guid))
+    });
+    let package_state = match (staged, newest_build.map(|b| b.state)) {
+        (true, _) => "STAGED",
+        (false, Some(BuildState::Failed)) => "FAILED",
         _ => "PENDING",
     };
     let desired_started = app.state == AppState::Started
         || build.is_some_and(|b| b.start_when_staged && b.state != BuildState::Staged);
-    let failed = build.filter(|b| b.state == BuildState::Failed);
+    let failed = newest_build.filter(|b| b.state == BuildState::Failed && !staged);
     let creds = package.map_or(
         json!({"username": null, "password": null}),
         |p| json!({"username": p.username, "password": p.username.as_ref().map(|_| "***")}),
@@ -620,16 +627,96 @@ async fn app_instances(
 ) -> V2Result {
     let st = sh.lock();
     let app = AppGuid::new(guid.clone());
-    st.app(&app)
+    let a = st
+        .app(&app)
         .map_err(|_| ApiError::v2_app_not_found(&guid))?;
+    if a.state == AppState::Stopped {
+        // As v2 CC: pending staging is 170002, failed staging 170001, stopped 220001.
+        let latest = st
+            .builds
+            .values()
+            .filter(|b| b.app == app && b.start_when_staged)
+            .max_by_key(|b| b.seq);
+        let error = match latest.map(|b| b.state) {
+            Some(BuildState::Staging) => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: 170002,
+                title: "CF-NotStaged",
+                detail: "App has not finished staging".into(),
+            },
+            Some(BuildState::Failed) => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: 170001,
+                title: "CF-StagingError",
+                detail: "Staging error: staging failed".into(),
+            },
+            _ => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: 220001,
+                title: "CF-InstancesError",
+                detail: format!(
+                    "Instances error: Request failed for app: {} as the app is in stopped state.",
+                    a.name
+                ),
+            },
+        };
+        return Err(error.into());
+    }
     let Some(web) = st.newest_process(&app, "web") else {
         return Ok(Json(json!({})).into_response());
     };
     let since = web.started_at.timestamp();
     let out: serde_json::Map<String, Value> = (0..web.instances)
-        .map(|i| (i.to_string(), json!({"state": crate::render::instance_state(&st, web, i), "since": since, "uptime": 0})))
+        .map(|i| {
+            let state = crate::render::instance_state(&st, web, i, sh.now());
+            (
+                i.to_string(),
+                json!({"state": state, "since": since, "uptime": 0}),
+            )
+        })
         .collect();
     Ok(Json(Value::Object(out)).into_response())
+}
+
+/// GET /v2/apps/:guid/summary: the app entity plus running instances and routes.
+async fn app_summary(State(sh): State<Shared>, _a: V2Actor, Path(guid): Path<String>) -> V2Result {
+    let st = sh.lock();
+    let app = AppGuid::new(guid.clone());
+    let a = st
+        .app(&app)
+        .map_err(|_| ApiError::v2_app_not_found(&guid))?;
+    let mut summary = app_json(&st, a)["entity"].clone();
+    let now = sh.now();
+    let running = st.newest_process(&app, "web").map_or(0, |p| {
+        (0..p.instances)
+            .filter(|i| crate::render::instance_state(&st, p, *i, now) == "RUNNING")
+            .count()
+    });
+    let routes: Vec<Value> = st
+        .routes
+        .values()
+        .filter(|r| r.destinations.iter().any(|d| d.app == app))
+        .map(|r| {
+            let domain = st.domains.get(&r.domain).map(|d| d.name.clone()).unwrap_or_default();
+            json!({"guid": r.guid, "host": r.host, "path": r.path, "port": null, "domain": {"guid": r.domain, "name": domain}})
+        })
+        .collect();
+    if let Some(obj) = summary.as_object_mut() {
+        obj.insert("guid".into(), json!(guid));
+        obj.insert("running_instances".into(), json!(running));
+        obj.insert("routes".into(), json!(routes));
+        obj.insert("services".into(), json!([]));
+        obj.insert(
+            "available_domains".into(),
+            json!(
+                st.domains
+                    .values()
+                    .map(|d| json!({"guid": d.guid, "name": d.name}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    Ok(Json(summary).into_response())
 }
 
 fn flag_json(f: &crate::model::FeatureFlag) -> Value {
@@ -741,6 +828,213 @@ async fn list_spaces(State(sh): State<Shared>, _a: V2Actor, RawQuery(raw): RawQu
     Ok(Json(q.page("/v2/spaces", items)).into_response())
 }
 
+fn route_json(r: &crate::model::Route) -> Value {
+    let g = r.guid.as_str();
+    envelope(
+        g,
+        "routes",
+        &cf_time(r.created_at),
+        &cf_time(r.updated_at),
+        json!({
+            "host": r.host,
+            "path": r.path,
+            "domain_guid": r.domain,
+            "space_guid": r.space,
+            "service_instance_guid": null,
+            "port": null,
+            "domain_url": format!("/v2/shared_domains/{}", r.domain),
+            "space_url": format!("/v2/spaces/{}", r.space),
+            "apps_url": format!("/v2/routes/{g}/apps"),
+            "route_mappings_url": format!("/v2/routes/{g}/route_mappings"),
+        }),
+    )
+}
+
+async fn list_shared_domains(
+    State(sh): State<Shared>,
+    _a: V2Actor,
+    RawQuery(raw): RawQuery,
+) -> V2Result {
+    let q = parse_query(raw.as_deref())?;
+    let st = sh.lock();
+    let mut domains: Vec<_> = st.domains.values().collect();
+    domains.sort_by_key(|d| d.seq);
+    let mut items = Vec::new();
+    for d in domains {
+        if q.matches(&|f: &str| (f == "name").then(|| d.name.clone()))? {
+            items.push(envelope(d.guid.as_str(), "shared_domains", &cf_time(d.created_at), &cf_time(d.updated_at), json!({
+                "name": d.name, "internal": false, "router_group_guid": null, "router_group_type": null,
+            })));
+        }
+    }
+    Ok(Json(q.page("/v2/shared_domains", items)).into_response())
+}
+
+fn routes_page(
+    st: &SimState,
+    q: &V2Query,
+    path: &str,
+    app: Option<&AppGuid>,
+) -> Result<Value, ApiError> {
+    let mut routes: Vec<_> = st
+        .routes
+        .values()
+        .filter(|r| app.is_none_or(|a| r.destinations.iter().any(|d| &d.app == a)))
+        .collect();
+    routes.sort_by_key(|r| r.seq);
+    let mut items = Vec::new();
+    for r in routes {
+        let fields = |f: &str| match f {
+            "host" => Some(r.host.clone()),
+            "path" => Some(r.path.clone()),
+            "domain_guid" => Some(r.domain.to_string()),
+            "space_guid" => Some(r.space.to_string()),
+            _ => None,
+        };
+        if q.matches(&fields)? {
+            items.push(route_json(r));
+        }
+    }
+    Ok(q.page(path, items))
+}
+
+async fn list_routes(State(sh): State<Shared>, _a: V2Actor, RawQuery(raw): RawQuery) -> V2Result {
+    let q = parse_query(raw.as_deref())?;
+    let st = sh.lock();
+    Ok(Json(routes_page(&st, &q, "/v2/routes", None)?).into_response())
+}
+
+async fn app_routes(
+    State(sh): State<Shared>,
+    _a: V2Actor,
+    Path(guid): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> V2Result {
+    let q = parse_query(raw.as_deref())?;
+    let st = sh.lock();
+    let app = AppGuid::new(guid.clone());
+    st.app(&app)
+        .map_err(|_| ApiError::v2_app_not_found(&guid))?;
+    Ok(Json(routes_page(
+        &st,
+        &q,
+        &format!("/v2/apps/{guid}/routes"),
+        Some(&app),
+    )?)
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct RouteBody {
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    domain_guid: String,
+    space_guid: String,
+}
+
+async fn create_route(State(sh): State<Shared>, _a: V2Actor, body: Bytes) -> V2Result {
+    let req: RouteBody = parse_body(
+        &body,
+        &["host", "path", "domain_guid", "space_guid", "port"],
+    )?;
+    let host = req.host.unwrap_or_default();
+    let now = sh.now();
+    let mut st = sh.lock();
+    let new = crate::state::NewRoute {
+        space: SpaceGuid::new(req.space_guid),
+        domain: crate::ids::DomainGuid::new(req.domain_guid),
+        host: host.clone(),
+        path: req.path.unwrap_or_default(),
+        loadbalancing: None,
+        metadata: Metadata::default(),
+    };
+    let guid = st.create_route(now, new).map_err(|e| match e.code {
+        10016 => ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: 210003,
+            title: "CF-RouteHostTaken",
+            detail: format!("The host is taken: {host}"),
+        },
+        10008 => ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: 210001,
+            title: "CF-RouteInvalid",
+            detail: format!("The route is invalid: {}", e.detail),
+        },
+        _ => e,
+    })?;
+    let r = st.routes.get(&guid).ok_or_else(ApiError::server_error)?;
+    Ok((StatusCode::CREATED, Json(route_json(r))).into_response())
+}
+
+fn route_not_found(guid: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: 210002,
+        title: "CF-RouteNotFound",
+        detail: format!("The route could not be found: {guid}"),
+    }
+}
+
+async fn delete_route(State(sh): State<Shared>, _a: V2Actor, Path(guid): Path<String>) -> V2Result {
+    let mut st = sh.lock();
+    st.routes
+        .remove(&crate::ids::RouteGuid::new(guid.clone()))
+        .ok_or_else(|| route_not_found(&guid))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn map_route(
+    State(sh): State<Shared>,
+    _a: V2Actor,
+    Path((app, route)): Path<(String, String)>,
+) -> V2Result {
+    let now = sh.now();
+    let mut st = sh.lock();
+    let app_guid = AppGuid::new(app.clone());
+    st.app(&app_guid)
+        .map_err(|_| ApiError::v2_app_not_found(&app))?;
+    let route_guid = crate::ids::RouteGuid::new(route.clone());
+    if !st.routes.contains_key(&route_guid) {
+        return Err(route_not_found(&route).into());
+    }
+    let dest = crate::state::NewDestination {
+        app: app_guid.clone(),
+        process_type: "web".into(),
+        port: None,
+        protocol: None,
+        weight: None,
+    };
+    st.set_destinations(now, &route_guid, vec![dest], false)
+        .map_err(|e| ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code: 210006,
+            title: "CF-RouteMappingTaken",
+            detail: e.detail,
+        })?;
+    let a = st.app(&app_guid)?;
+    Ok((StatusCode::CREATED, Json(app_json(&st, a))).into_response())
+}
+
+async fn unmap_route(
+    State(sh): State<Shared>,
+    _a: V2Actor,
+    Path((app, route)): Path<(String, String)>,
+) -> V2Result {
+    let mut st = sh.lock();
+    let app_guid = AppGuid::new(app.clone());
+    st.app(&app_guid)
+        .map_err(|_| ApiError::v2_app_not_found(&app))?;
+    let r = st
+        .routes
+        .get_mut(&crate::ids::RouteGuid::new(route.clone()))
+        .ok_or_else(|| route_not_found(&route))?;
+    r.destinations.retain(|d| d.app != app_guid);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 async fn fallback_v2() -> V2Error {
     V2Error(ApiError::unknown_request())
 }
@@ -755,6 +1049,7 @@ pub(crate) fn routes() -> Router<Shared> {
             get(get_app).put(update_app).delete(delete_app),
         )
         .route("/v2/apps/{guid}/instances", get(app_instances))
+        .route("/v2/apps/{guid}/summary", get(app_summary))
         .route("/v2/apps/{guid}/restage", axum::routing::post(restage_app))
         .route("/v2/config/feature_flags", get(list_flags))
         .route(
@@ -763,5 +1058,13 @@ pub(crate) fn routes() -> Router<Shared> {
         )
         .route("/v2/organizations", get(list_orgs))
         .route("/v2/spaces", get(list_spaces))
+        .route("/v2/shared_domains", get(list_shared_domains))
+        .route("/v2/routes", get(list_routes).post(create_route))
+        .route("/v2/routes/{guid}", axum::routing::delete(delete_route))
+        .route("/v2/apps/{guid}/routes", get(app_routes))
+        .route(
+            "/v2/apps/{guid}/routes/{route}",
+            axum::routing::put(map_route).delete(unmap_route),
+        )
         .route("/v2/{*rest}", get(fallback_v2))
 }

@@ -83,7 +83,7 @@ listable!(Deployment);
 listable!(Revision);
 
 /// Filters by `guids` and `label_selector`, orders by `order_by`, returns the survivors.
-fn select<'a, T: Listable + 'a>(
+pub(crate) fn select<'a, T: Listable + 'a>(
     q: &Query,
     items: impl Iterator<Item = &'a T>,
     order_fields: &[&str],
@@ -133,11 +133,13 @@ fn metadata_from(value: Option<&Value>) -> ApiResult<Metadata> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct GuidRef {
     guid: String,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ToOne {
     data: GuidRef,
 }
@@ -334,6 +336,7 @@ async fn list_spaces(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuer
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SpaceRelationships {
     organization: ToOne,
 }
@@ -494,16 +497,15 @@ async fn list_apps(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuery)
         }),
         &["created_at", "updated_at", "name", "state"],
     )?;
-    let mut body = q.paginate(sh.base(), "/v3/apps", &items, |a| render::app(sh.base(), a))?;
-    if let Some(included) = included_for_apps(&st, sh.base(), page_of(&q, &items)?, &includes)
-        && let Some(obj) = body.as_object_mut()
-    {
-        obj.insert("included".into(), included);
-    }
-    Ok(ok(body))
+    let mut body = q.paginate_typed(sh.base(), "/v3/apps", &items, |a| {
+        render::app_view(sh.base(), a)
+    })?;
+    body.included = included_for_apps(&st, sh.base(), page_of(&q, &items)?, &includes);
+    Ok(Json(body).into_response())
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LifecycleBody {
     #[serde(rename = "type")]
     kind: String,
@@ -530,6 +532,7 @@ fn lifecycle_from(body: Option<LifecycleBody>) -> ApiResult<Lifecycle> {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AppRelationships {
     space: ToOne,
 }
@@ -649,6 +652,7 @@ async fn stop_app(State(sh): State<Shared>, _a: Actor, Path(guid): Path<String>)
     let guid = AppGuid::new(guid);
     let now = sh.now();
     let mut st = sh.lock();
+    st.check_not_deploying(&guid, crate::error::DuringDeployment::Stop)?;
     st.stop_app(now, &guid)?;
     Ok(ok(render::app(sh.base(), st.app(&guid)?)))
 }
@@ -658,6 +662,7 @@ async fn restart_app(State(sh): State<Shared>, _a: Actor, Path(guid): Path<Strin
     let target = {
         let st = sh.lock();
         st.app(&guid)?;
+        st.check_not_deploying(&guid, crate::error::DuringDeployment::Stop)?;
         st.app_pull_target(&guid)
     };
     let pull = sh.pull_check(target).await;
@@ -779,9 +784,10 @@ fn process_list(
         }),
         &["created_at", "updated_at"],
     )?;
-    Ok(ok(q.paginate(sh.base(), path, &items, |p| {
-        render::process(sh.base(), st, p, true)
-    })?))
+    let body = q.paginate_typed(sh.base(), path, &items, |p| {
+        render::process_view(sh.base(), st, p, true)
+    })?;
+    Ok(Json(body).into_response())
 }
 
 async fn list_processes(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuery) -> ApiResult {
@@ -839,7 +845,7 @@ async fn get_process(
     let p = st.process(&ProcessGuid::new(guid))?;
     let mut body = render::process(sh.base(), &st, p, false);
     if q.get("embed") == Some("process_instances") {
-        let inst = render::process_instances(sh.base(), &st, p);
+        let inst = render::process_instances(sh.base(), &st, p, sh.now());
         if let Some(obj) = body.as_object_mut() {
             obj.insert(
                 "process_instances".into(),
@@ -932,6 +938,7 @@ async fn scale_app_process(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct HealthCheckData {
     #[serde(default)]
     timeout: Option<u64>,
@@ -944,6 +951,7 @@ struct HealthCheckData {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct HealthCheckBody {
     #[serde(rename = "type")]
     kind: String,
@@ -951,8 +959,7 @@ struct HealthCheckBody {
     data: Option<HealthCheckData>,
 }
 
-fn health_check(body: HealthCheckBody, readiness: bool) -> ApiResult<HealthCheck> {
-    let _ = readiness;
+fn health_check(body: HealthCheckBody) -> ApiResult<HealthCheck> {
     let valid: &[&str] = &["http", "port", "process"];
     if !valid.contains(&body.kind.as_str()) {
         return Err(ApiError::unprocessable(format!(
@@ -1014,14 +1021,8 @@ async fn update_process_inner(sh: &Shared, guid: ProcessGuid, body: &Bytes) -> A
     };
     let update = ProcessUpdate {
         command,
-        health_check: req
-            .health_check
-            .map(|h| health_check(h, false))
-            .transpose()?,
-        readiness: req
-            .readiness_health_check
-            .map(|h| health_check(h, true))
-            .transpose()?,
+        health_check: req.health_check.map(health_check).transpose()?,
+        readiness: req.readiness_health_check.map(health_check).transpose()?,
         metadata: req.metadata,
     };
     let now = sh.now();
@@ -1083,6 +1084,7 @@ async fn process_instances(
         sh.base(),
         &st,
         st.process(&ProcessGuid::new(guid))?,
+        sh.now(),
     )))
 }
 
@@ -1155,6 +1157,7 @@ async fn list_app_packages(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PackageData {
     #[serde(default)]
     image: Option<String>,
@@ -1165,6 +1168,7 @@ struct PackageData {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PackageRelationships {
     app: ToOne,
 }
@@ -1384,9 +1388,10 @@ fn droplet_list(
         }),
         &["created_at", "updated_at"],
     )?;
-    Ok(ok(q.paginate(sh.base(), path, &items, |d| {
-        render::droplet(sh.base(), d)
-    })?))
+    let body = q.paginate_typed(sh.base(), path, &items, |d| {
+        render::droplet_view(sh.base(), d)
+    })?;
+    Ok(Json(body).into_response())
 }
 
 async fn list_droplets(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuery) -> ApiResult {
@@ -1481,11 +1486,13 @@ async fn list_deployments(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CanaryStep {
     instance_weight: u32,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CanaryOptions {
     #[serde(default)]
     steps: Vec<CanaryStep>,
@@ -1500,6 +1507,7 @@ struct DeploymentOptions {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DeploymentRelationships {
     app: ToOne,
 }

@@ -208,6 +208,15 @@ async fn client_credentials_is_admin_and_developer_is_not() {
         .await;
     assert_eq!(resp.status, 403);
     assert_eq!(resp.error(), (10003, "CF-NotAuthorized".into()));
+    let org = sim
+        .call_as(
+            Some(&developer),
+            Method::POST,
+            "/v3/organizations",
+            Some(json!({"name": "mine"})),
+        )
+        .await;
+    assert_eq!(org.error(), (10003, "CF-NotAuthorized".into()));
     // The developer can read and can create apps.
     sim.call_as(
         Some(&developer),
@@ -217,6 +226,11 @@ async fn client_credentials_is_admin_and_developer_is_not() {
     )
     .await
     .expect(200);
+    let space = sim.org_space("o", "s").await;
+    let app = json!({"name": "dev-app", "relationships": {"space": {"data": {"guid": space}}}});
+    sim.call_as(Some(&developer), Method::POST, "/v3/apps", Some(app))
+        .await
+        .expect(201);
 }
 
 #[tokio::test]
@@ -249,6 +263,12 @@ async fn every_response_carries_a_request_id() {
         .unwrap();
     let id = resp.headers()["x-vcap-request-id"].to_str().unwrap();
     assert!(id.starts_with("client-abc::"), "{id}");
+    let wrong_method = sim
+        .call_as(Some(&sim.token), reqwest::Method::PUT, "/v3/apps", None)
+        .await;
+    assert_eq!(wrong_method.status, 404);
+    assert_eq!(wrong_method.error(), (10000, "CF-NotFound".into()));
+    assert!(wrong_method.headers.contains_key("x-vcap-request-id"));
     let missing = sim.get("/v3/nope").await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.error(), (10000, "CF-NotFound".into()));

@@ -135,6 +135,8 @@ struct Fixture {
     claims: Value,
     invalid_scope: Value,
     unprocessable: Value,
+    domain: String,
+    route: String,
 }
 
 async fn fixture(sim: &Sim) -> Fixture {
@@ -261,6 +263,26 @@ async fn fixture(sim: &Sim) -> Fixture {
         .post("/v3/apps", json!({"name": "x", "bogus": 1}))
         .await
         .expect(422);
+    let domain = sim.get("/v3/domains").await.expect(200)["resources"][0]["guid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let route = sim
+        .post(
+            "/v3/routes",
+            json!({"host": "web", "path": "/api", "relationships": {"domain": {"data": {"guid": domain}}, "space": {"data": {"guid": space}}}, "options": {"loadbalancing": "round-robin"}}),
+        )
+        .await
+        .expect(201)["guid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sim.post(
+        &format!("/v3/routes/{route}/destinations"),
+        json!({"destinations": [{"app": {"guid": app}}]}),
+    )
+    .await
+    .expect(200);
     Fixture {
         space,
         app,
@@ -278,6 +300,8 @@ async fn fixture(sim: &Sim) -> Fixture {
         claims,
         invalid_scope,
         unprocessable,
+        domain,
+        route,
     }
 }
 
@@ -367,13 +391,15 @@ fn plan_for(file: &str, fx: &Fixture) -> Plan {
             Some("/readiness_health_check"),
             Exact,
         ),
+        // Sent to an app with no deployment in flight (CC refuses web changes during one).
         "process_scale_request.json" => Plan::Send(
             Method::POST,
-            format!("/v3/apps/{app}/processes/web/actions/scale"),
+            format!("/v3/apps/{}/processes/web/actions/scale", fx.stopped),
         ),
-        "process_update_request.json" => {
-            Plan::Send(Method::PATCH, format!("/v3/apps/{app}/processes/web"))
-        }
+        "process_update_request.json" => Plan::Send(
+            Method::PATCH,
+            format!("/v3/apps/{}/processes/web", fx.stopped),
+        ),
         "package_docker_object.json" => get(format!("/v3/packages/{}", fx.package)),
         "packages_list.json" => get("/v3/packages?types=docker".into()),
         "package_docker_create_request.json" => Plan::Send(Method::POST, "/v3/packages".into()),
@@ -405,9 +431,27 @@ fn plan_for(file: &str, fx: &Fixture) -> Plan {
         "uaa_access_token_claims.json" => Plan::Value(fx.claims.clone(), Subset),
         "uaa_error_invalid_scope.json" => Plan::Value(fx.invalid_scope.clone(), Exact),
         "manifest_diff_response.json" => Plan::Skip("app manifests are not simulated"),
-        f if f.starts_with("route") || f.starts_with("domain") => {
-            Plan::Skip("routes and domains are not simulated yet")
-        }
+        "domain_object.json" => Plan::Skip(
+            "the example is a private domain; only shared domains are simulated (see domains_list.json)",
+        ),
+        "domains_list.json" => get("/v3/domains".into()),
+        "route_object.json" => get(format!("/v3/routes/{}", fx.route)),
+        "routes_list.json" => get("/v3/routes".into()),
+        "route_destinations.json" => get(format!("/v3/routes/{}/destinations", fx.route)),
+        "route_destination.json" => Plan::Get(
+            format!("/v3/routes/{}/destinations", fx.route),
+            Some("/destinations/0"),
+            Exact,
+        ),
+        "route_create_request.json" => Plan::Send(Method::POST, "/v3/routes".into()),
+        "route_insert_destinations_request.json" => Plan::Send(
+            Method::POST,
+            format!("/v3/routes/{}/destinations", fx.route),
+        ),
+        "route_replace_destinations_request.json" => Plan::Send(
+            Method::PATCH,
+            format!("/v3/routes/{}/destinations", fx.route),
+        ),
         "v2_job_failed.json" | "v2_job_queued.json" => {
             Plan::Skip("v2 async jobs are not simulated")
         }
@@ -452,6 +496,7 @@ fn substitute(v: &mut Value, parent: &str, fx: &Fixture, droplet: &str) {
                         "app" => fx.spare_app.clone(),
                         "package" => fx.package.clone(),
                         "revision" => fx.revision.clone(),
+                        "domain" => fx.domain.clone(),
                         _ => droplet.to_owned(),
                     };
                     *child = Value::String(guid);
@@ -503,6 +548,15 @@ async fn every_example_matches_the_simulator() {
                 if file == "app_update_request.json" {
                     body["name"] = json!("bp-renamed");
                 }
+                if file == "route_create_request.json" {
+                    // TCP routes (with a port) are not simulated.
+                    body.as_object_mut().unwrap().remove("port");
+                }
+                if file.starts_with("route_") && file.contains("destinations") {
+                    for d in body["destinations"].as_array_mut().unwrap() {
+                        d["app"]["guid"] = json!(fx.app);
+                    }
+                }
                 if file == "build_create_request.json" {
                     body["package"]["guid"] = json!(fx.package);
                 }
@@ -542,6 +596,16 @@ async fn every_example_matches_the_simulator() {
             }
         };
         let example: Value = serde_json::from_str(&text).unwrap();
+        if file == "route_object.json" {
+            // The docs' example is a TCP route (with `port`); only HTTP routes are simulated.
+            let mut e = example.clone();
+            e.as_object_mut().unwrap().remove("port");
+            if let Err(diff) = compare(&e, &actual, "$", Mode::Exact) {
+                failures.push(format!("{file}: {diff}"));
+            }
+            checked += 1;
+            continue;
+        }
         if file == "droplet_object.json" {
             // Docker droplets have no download link (SOURCES.md); everything else must match.
             let mut e = example.clone();

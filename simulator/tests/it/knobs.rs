@@ -90,14 +90,14 @@ async fn injected_errors_are_reproducible_and_drops_break_the_connection() {
         ..common::config(&clock)
     };
     let handle = simulator::start(cfg).await.unwrap();
-    let result = async {
-        reqwest::get(format!("{}/v3/info", handle.url()))
-            .await?
-            .bytes()
-            .await
-    }
-    .await;
-    assert!(result.is_err(), "a dropped connection is a transport error");
+    let result = reqwest::get(format!("{}/v3/info", handle.url())).await;
+    let error = result.expect_err("a dropped connection is a transport error, before any status");
+    assert!(!error.is_status(), "{error}");
+    // `/_sim` is never faulted.
+    let counts = reqwest::get(format!("{}/_sim/requests", handle.url()))
+        .await
+        .unwrap();
+    assert_eq!(counts.status(), 200);
 }
 
 #[tokio::test]
@@ -255,6 +255,23 @@ async fn sim_endpoints_count_requests_and_stand_in_for_the_cf_cli() {
         json!({"GET /v3/apps": 2, "GET /v3/apps/:guid": 1})
     );
     assert_eq!(counts["total"], 3);
+    let log = sim.handle.request_log();
+    let uris: Vec<&str> = log.iter().map(|r| r.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        ["/v3/apps", "/v3/apps", format!("/v3/apps/{app}").as_str()]
+    );
+    assert!(log.iter().all(|r| r.status == 200));
+    let http_log: Value = sim
+        .http
+        .get(sim.url("/_sim/requests/log"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(http_log["requests"][2]["route"], "GET /v3/apps/:guid");
     assert_eq!(sim.handle.cc_request_count(), 3);
 
     let post = |path: &str, body: Value| sim.http.post(sim.url(path)).json(&body).send();
@@ -432,4 +449,325 @@ async fn embedded_registry_speaks_registry_v2() {
         .await
         .unwrap();
     assert_eq!(tags, json!({"name": "demo/hello", "tags": ["v1", "v2"]}));
+}
+
+#[tokio::test]
+async fn sim_endpoints_drive_a_separately_running_simulator() {
+    // As `driftless simulate` would run it: wall clock plus an offset tests can push forward.
+    let cfg = SimConfig {
+        clock: std::sync::Arc::new(simulator::OffsetClock::default()),
+        registry: Some(RegistryConfig::default()),
+        ..SimConfig::default()
+    };
+    let handle = simulator::start(cfg).await.unwrap();
+    let sim = common::Sim {
+        handle,
+        clock: ManualClock::fixed(),
+        http: reqwest::Client::new(),
+        token: String::new(),
+    };
+    let token = sim.login("admin", "admin").await;
+    let sim = common::Sim { token, ..sim };
+    let post = |path: &str, body: Value| sim.http.post(sim.url(path)).json(&body).send();
+
+    let pushed: Value = post(
+        "/_sim/registry/images",
+        json!({"repo": "demo/hello", "tag": "v1"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let image = pushed["image"].as_str().unwrap().to_owned();
+    let host: Value = sim
+        .http
+        .get(sim.url("/_sim/registry"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(image.starts_with(host["host"].as_str().unwrap()));
+    sim.enable_docker().await;
+    let space = sim.org_space("o", "s").await;
+    let app = sim.docker_app(&space, "web").await;
+    let pkg = sim
+        .post("/v3/packages", json!({"type": "docker", "relationships": {"app": {"data": {"guid": app}}}, "data": {"image": image}}))
+        .await
+        .expect(201);
+    let build = sim
+        .post("/v3/builds", json!({"package": {"guid": pkg["guid"]}}))
+        .await
+        .expect(201);
+    let advanced = post("/_sim/clock/advance", json!({"seconds": 5}))
+        .await
+        .unwrap();
+    assert_eq!(advanced.status(), 200);
+    let build = sim
+        .get(&format!("/v3/builds/{}", build["guid"].as_str().unwrap()))
+        .await
+        .expect(200);
+    assert_eq!(
+        build["state"], "STAGED",
+        "no sleeping: the offset clock moved"
+    );
+    sim.patch(
+        &format!("/v3/apps/{app}/relationships/current_droplet"),
+        json!({"data": {"guid": build["droplet"]["guid"]}}),
+    )
+    .await
+    .expect(200);
+
+    assert_eq!(
+        post(
+            "/_sim/unhealthy_images",
+            json!({"pattern": "demo/hello*", "healthy": false})
+        )
+        .await
+        .unwrap()
+        .status(),
+        204
+    );
+    sim.post(&format!("/v3/apps/{app}/actions/start"), json!({}))
+        .await
+        .expect(200);
+    let stats = sim
+        .get(&format!("/v3/apps/{app}/processes/web/stats"))
+        .await
+        .expect(200);
+    assert_eq!(stats["resources"][0]["state"], "CRASHED");
+    sim.handle.set_image_health("demo/hello*", true);
+    assert_eq!(
+        post("/_sim/registry/down", json!({"down": true}))
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    sim.post(&format!("/v3/apps/{app}/actions/restart"), json!({}))
+        .await
+        .expect(200);
+    let stats = sim
+        .get(&format!("/v3/apps/{app}/processes/web/stats"))
+        .await
+        .expect(200);
+    assert!(
+        stats["resources"][0]["details"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{stats}"
+    );
+    post("/_sim/registry/down", json!({"down": false}))
+        .await
+        .unwrap();
+    sim.post(&format!("/v3/apps/{app}/actions/restart"), json!({}))
+        .await
+        .expect(200);
+    let stats = sim
+        .get(&format!("/v3/apps/{app}/processes/web/stats"))
+        .await
+        .expect(200);
+    assert_eq!(stats["resources"][0]["state"], "RUNNING");
+
+    let v2: Value = post(
+        "/_sim/registry/images",
+        json!({"repo": "demo/hello", "tag": "v2", "payload": "two"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        post(
+            "/_sim/registry/tags",
+            json!({"repo": "demo/hello", "tag": "v1", "digest": v2["digest"]})
+        )
+        .await
+        .unwrap()
+        .status(),
+        204
+    );
+    assert_eq!(
+        sim.handle
+            .registry()
+            .unwrap()
+            .digest_of("demo/hello", "v1")
+            .unwrap(),
+        v2["digest"].as_str().unwrap()
+    );
+
+    // The system clock cannot be moved.
+    let fixed = simulator::start(SimConfig::default()).await.unwrap();
+    let resp = sim
+        .http
+        .post(format!("{}/_sim/clock/advance", fixed.url()))
+        .json(&json!({"seconds": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+}
+
+#[tokio::test]
+async fn job_duration_keeps_deletes_processing_until_due() {
+    let clock = ManualClock::fixed();
+    let cfg = SimConfig {
+        job_duration: Duration::from_secs(5),
+        ..common::config(&clock)
+    };
+    let sim = common::start_with(cfg, clock).await;
+    let space = sim.org_space("o", "s").await;
+    let app = sim
+        .post(
+            "/v3/apps",
+            json!({"name": "a", "relationships": {"space": {"data": {"guid": space}}}}),
+        )
+        .await
+        .expect(201);
+    let app = app["guid"].as_str().unwrap().to_owned();
+    let resp = sim.delete(&format!("/v3/apps/{app}")).await;
+    let job = resp.headers["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        sim.get(&format!("/v3/jobs/{job}")).await.expect(200)["state"],
+        "PROCESSING"
+    );
+    sim.get(&format!("/v3/apps/{app}")).await.expect(200);
+    sim.advance(5);
+    assert_eq!(
+        sim.get(&format!("/v3/jobs/{job}")).await.expect(200)["state"],
+        "COMPLETE"
+    );
+    assert_eq!(sim.get(&format!("/v3/apps/{app}")).await.status, 404);
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_guids() {
+    let guids = |seed: u64| async move {
+        let clock = ManualClock::fixed();
+        let sim = common::start_with(
+            SimConfig {
+                seed,
+                ..common::config(&clock)
+            },
+            clock,
+        )
+        .await;
+        let (org, space) = sim.handle.create_space("o", "s").unwrap();
+        let app = sim
+            .post(
+                "/v3/apps",
+                json!({"name": "a", "relationships": {"space": {"data": {"guid": space}}}}),
+            )
+            .await
+            .expect(201);
+        (
+            org,
+            space,
+            app["guid"].as_str().unwrap().to_owned(),
+            app["created_at"].as_str().unwrap().to_owned(),
+        )
+    };
+    let a = guids(42).await;
+    assert_eq!(a, guids(42).await);
+    assert_ne!(a.2, guids(43).await.2);
+    assert_eq!(
+        a.3, "2026-01-01T00:00:00Z",
+        "timestamps come from the injected clock"
+    );
+}
+
+#[tokio::test]
+async fn https_with_a_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) {
+        println!("skipped: openssl could not make a test certificate");
+        return;
+    }
+    let cfg = SimConfig {
+        tls: Some(simulator::TlsConfig {
+            cert_chain: cert.clone(),
+            key,
+        }),
+        ..SimConfig::default()
+    };
+    let handle = simulator::start(cfg).await.unwrap();
+    assert!(
+        handle.url().starts_with("https://127.0.0.1:"),
+        "{}",
+        handle.url()
+    );
+    let strict = reqwest::Client::new();
+    assert!(
+        strict
+            .get(format!("{}/v3/info", handle.url()))
+            .send()
+            .await
+            .is_err(),
+        "a self-signed cert is not trusted"
+    );
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let info: Value = trusting
+        .get(format!("{}/v3/info", handle.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        info["links"]["self"]["href"],
+        format!("{}/v3/info", handle.url())
+    );
+    let insecure = reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    assert_eq!(
+        insecure
+            .get(format!("{}/", handle.url()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }

@@ -57,8 +57,8 @@ async fn staging_uses_the_package_credentials_and_records_the_digest() {
     let clock = ManualClock::fixed();
     let cfg = SimConfig {
         registry: Some(RegistryConfig {
-            listen: None,
             basic_auth: Some(("puller".into(), "s3cret".into())),
+            ..RegistryConfig::default()
         }),
         ..common::config(&clock)
     };
@@ -440,4 +440,194 @@ async fn delete_is_an_async_job() {
             .status,
         404
     );
+}
+
+#[tokio::test]
+async fn staging_answers_a_bearer_token_challenge() {
+    let clock = ManualClock::fixed();
+    let registry = RegistryConfig {
+        basic_auth: Some(("robot".into(), "t0ken".into())),
+        bearer: true,
+        ..RegistryConfig::default()
+    };
+    let cfg = SimConfig {
+        registry: Some(registry),
+        ..common::config(&clock)
+    };
+    let sim = common::start_with(cfg, clock).await;
+    let host = sim.registry_host();
+    let ping = sim
+        .http
+        .get(format!("http://{host}/v2/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 401);
+    let challenge = ping.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        challenge,
+        format!("Bearer realm=\"http://{host}/token\",service=\"driftless-registry\"")
+    );
+    let head = sim
+        .http
+        .head(format!("http://{host}/v2/team/api/manifests/1.0"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        head.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .ends_with("scope=\"repository:team/api:pull\"")
+    );
+
+    sim.enable_docker().await;
+    let space = sim.org_space("o", "s").await;
+    let image = sim.push("team/api", "1.0", "api");
+    let app = sim.docker_app(&space, "api").await;
+    let good = package(
+        &sim,
+        &app,
+        json!({"image": image, "username": "robot", "password": "t0ken"}),
+    )
+    .await;
+    assert_eq!(build(&sim, &good).await["state"], "STAGED");
+    let bad = package(
+        &sim,
+        &app,
+        json!({"image": image, "username": "robot", "password": "nope"}),
+    )
+    .await;
+    let failed = build(&sim, &bad).await;
+    assert!(
+        failed["error"].as_str().unwrap().contains("unauthorized"),
+        "{failed}"
+    );
+}
+
+#[tokio::test]
+async fn instances_are_starting_for_the_start_duration() {
+    let clock = ManualClock::fixed();
+    let cfg = SimConfig {
+        start_duration: std::time::Duration::from_secs(10),
+        registry: Some(RegistryConfig::default()),
+        ..common::config(&clock)
+    };
+    let sim = common::start_with(cfg, clock).await;
+    sim.enable_docker().await;
+    let space = sim.org_space("o", "s").await;
+    let image = sim.push("demo/hello", "v1", "x");
+    let (app, _) = sim.running_app(&space, "web", &image).await;
+    assert_eq!(web_stats(&sim, &app).await, ["STARTING"]);
+    let web = sim
+        .get(&format!("/v3/apps/{app}/processes/web"))
+        .await
+        .expect(200);
+    let inst = sim
+        .get(&format!(
+            "/v3/processes/{}/process_instances",
+            web["guid"].as_str().unwrap()
+        ))
+        .await
+        .expect(200);
+    assert_eq!(inst["resources"][0]["state"], "STARTING");
+    sim.advance(10);
+    assert_eq!(web_stats(&sim, &app).await, ["RUNNING"]);
+}
+
+#[tokio::test]
+async fn digest_pinned_references_stage_the_pinned_manifest() {
+    let sim = common::start().await;
+    sim.enable_docker().await;
+    let space = sim.org_space("o", "s").await;
+    let reg = sim.handle.registry().unwrap();
+    let d1 = reg.push_image("demo/hello", "v1", "one");
+    let d2 = reg.push_image("demo/hello", "v2", "two");
+    assert!(reg.move_tag("demo/hello", "v1", &d2), "the tag moved on");
+    let app = sim.docker_app(&space, "web").await;
+    let pinned = format!("{}/demo/hello:v1@{d1}", sim.registry_host());
+    let pkg = package(&sim, &app, json!({"image": pinned})).await;
+    let staged = build(&sim, &pkg).await;
+    assert_eq!(staged["state"], "STAGED", "{staged}");
+    let droplet = staged["droplet"]["guid"].as_str().unwrap();
+    let dump = sim.handle.state_dump();
+    let recorded = dump["droplets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["guid"] == droplet)
+        .unwrap();
+    assert_eq!(
+        recorded["digest"],
+        d1.as_str(),
+        "the pin wins over the moved tag"
+    );
+    assert_eq!(recorded["image"], pinned.as_str());
+    let unknown = format!(
+        "{}/demo/hello@sha256:{}",
+        sim.registry_host(),
+        "0".repeat(64)
+    );
+    let pkg = package(&sim, &app, json!({"image": unknown})).await;
+    assert!(
+        build(&sim, &pkg).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("manifest unknown")
+    );
+}
+
+#[tokio::test]
+async fn updated_at_moves_when_cc_moves_it() {
+    let sim = common::start().await;
+    let space = sim.org_space("o", "s").await;
+    let app = sim
+        .post(
+            "/v3/apps",
+            json!({"name": "a", "relationships": {"space": {"data": {"guid": space}}}}),
+        )
+        .await
+        .expect(201);
+    let app = app["guid"].as_str().unwrap().to_owned();
+    let web = sim
+        .get(&format!("/v3/apps/{app}/processes/web"))
+        .await
+        .expect(200);
+    sim.advance(60);
+    // Reads move nothing.
+    sim.get("/v3/apps").await.expect(200);
+    assert_eq!(
+        sim.get(&format!("/v3/apps/{app}")).await.expect(200)["updated_at"],
+        "2026-01-01T00:00:00Z"
+    );
+    sim.post(
+        &format!("/v3/apps/{app}/processes/web/actions/scale"),
+        json!({"instances": 3}),
+    )
+    .await
+    .expect(202);
+    let scaled = sim
+        .get(&format!("/v3/apps/{app}/processes/web"))
+        .await
+        .expect(200);
+    assert_eq!(scaled["updated_at"], "2026-01-01T00:01:00Z");
+    assert_ne!(scaled["updated_at"], web["updated_at"]);
+    assert_eq!(
+        sim.get(&format!("/v3/apps/{app}")).await.expect(200)["updated_at"],
+        "2026-01-01T00:00:00Z",
+        "a scale moves the process, not the app"
+    );
+    sim.advance(60);
+    sim.patch(&format!("/v3/apps/{app}"), json!({"name": "b"}))
+        .await
+        .expect(200);
+    assert_eq!(
+        sim.get(&format!("/v3/apps/{app}")).await.expect(200)["updated_at"],
+        "2026-01-01T00:02:00Z"
+    );
+    let log = sim.handle.request_log();
+    assert_eq!(log.last().unwrap().at, "2026-01-01T00:02:00Z");
 }

@@ -7,10 +7,14 @@ mod auth;
 #[allow(dead_code)] // reason: not every test module uses every helper
 mod common;
 mod conformance;
+mod images;
 mod knobs;
 mod lifecycle;
 mod listing;
+mod python_client;
 mod real_registry;
+mod routes;
+mod selector;
 mod smoke;
 mod stackato;
 mod strictness;

@@ -14,8 +14,8 @@ async fn stackato() -> Sim {
     let cfg = SimConfig {
         stackato: true,
         registry: Some(RegistryConfig {
-            listen: None,
             basic_auth: Some(("ci".into(), "pull-secret".into())),
+            ..RegistryConfig::default()
         }),
         ..common::config(&clock)
     };
@@ -133,6 +133,17 @@ async fn docker_app_with_inline_credentials_stages_and_starts() {
         "no credentials in errors either"
     );
 
+    // A new image without a restart leaves the package PENDING until restaged.
+    let v2 = sim.push("team/api", "2.0", "api 2");
+    let pending = put(
+        &sim,
+        &format!("/v2/apps/{guid}"),
+        json!({"docker_image": format!("ci:pull-secret@{v2}")}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(pending["entity"]["package_state"], "PENDING");
+    assert!(pending["entity"]["staging_failed_reason"].is_null());
     let updated = put(
         &sim,
         &format!("/v2/apps/{guid}"),
@@ -158,6 +169,11 @@ async fn docker_app_with_inline_credentials_stages_and_starts() {
         Mode::Subset,
     )
     .unwrap();
+    sim.advance(2);
+    let after = sim.get(&format!("/v2/apps/{guid}")).await.expect(200);
+    assert_eq!(after["entity"]["package_state"], "STAGED");
+    assert_eq!(after["entity"]["state"], "STARTED");
+    assert_eq!(after["entity"]["docker_image"], v2.as_str());
 
     let stopped = put(
         &sim,
@@ -167,6 +183,16 @@ async fn docker_app_with_inline_credentials_stages_and_starts() {
     .await
     .expect(201);
     assert_eq!(stopped["entity"]["state"], "STOPPED");
+    let instances = sim.get(&format!("/v2/apps/{guid}/instances")).await;
+    assert_eq!(
+        (instances.status.as_u16(), instances.body["code"].as_u64()),
+        (400, Some(220001))
+    );
+    let summary = sim
+        .get(&format!("/v2/apps/{guid}/summary"))
+        .await
+        .expect(200);
+    assert_eq!(summary["running_instances"], 0);
     assert_eq!(sim.delete(&format!("/v2/apps/{guid}")).await.status, 204);
     let gone = sim.get(&format!("/v2/apps/{guid}")).await;
     assert_eq!(gone.status, 404);
@@ -296,4 +322,66 @@ async fn v2_is_served_only_in_stackato_mode() {
     let sim = common::start().await;
     assert_eq!(sim.get("/v2/info").await.status, 404);
     assert!(sim.get("/").await.expect(200)["links"]["cloud_controller_v2"].is_null());
+}
+
+#[tokio::test]
+async fn v2_routes_map_and_unmap() {
+    let sim = stackato().await;
+    sim.handle.set_feature_flag("diego_docker", true).unwrap();
+    let space = sim.org_space("demo", "dev").await;
+    let app = sim
+        .post(
+            "/v2/apps",
+            json!({"name": "web", "space_guid": space, "docker_image": "busybox"}),
+        )
+        .await
+        .expect(201);
+    let app = app["metadata"]["guid"].as_str().unwrap().to_owned();
+    let domains = sim
+        .get("/v2/shared_domains?q=name:apps.sim.local")
+        .await
+        .expect(200);
+    let domain = domains["resources"][0]["metadata"]["guid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"host": "web", "domain_guid": domain, "space_guid": space});
+    let route = sim.post("/v2/routes", body.clone()).await.expect(201);
+    let route = route["metadata"]["guid"].as_str().unwrap().to_owned();
+    let taken = sim.post("/v2/routes", body).await;
+    assert_eq!(
+        (taken.status.as_u16(), taken.body["error_code"].as_str()),
+        (400, Some("CF-RouteHostTaken"))
+    );
+    put(&sim, &format!("/v2/apps/{app}/routes/{route}"), json!({}))
+        .await
+        .expect(201);
+    let mapped = sim.get(&format!("/v2/apps/{app}/routes")).await.expect(200);
+    assert_eq!(mapped["total_results"], 1);
+    assert_eq!(mapped["resources"][0]["entity"]["host"], "web");
+    let v3 = sim
+        .get(&format!("/v3/routes?app_guids={app}"))
+        .await
+        .expect(200);
+    assert_eq!(
+        v3["resources"][0]["url"], "web.apps.sim.local",
+        "one route, seen through both APIs"
+    );
+    assert_eq!(
+        sim.delete(&format!("/v2/apps/{app}/routes/{route}"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        sim.get(&format!("/v2/apps/{app}/routes")).await.expect(200)["total_results"],
+        0
+    );
+    assert_eq!(
+        sim.get("/v2/routes?q=host:web").await.expect(200)["total_results"],
+        1
+    );
+    assert_eq!(sim.delete(&format!("/v2/routes/{route}")).await.status, 204);
+    let gone = sim.delete(&format!("/v2/routes/{route}")).await;
+    assert_eq!(gone.body["error_code"], "CF-RouteNotFound");
 }

@@ -216,3 +216,70 @@ async fn environment_variables_merge_delete_and_reject_reserved_names() {
         .await;
     assert_eq!(resp.status, 422);
 }
+
+#[tokio::test]
+async fn huge_inputs_are_refused_not_fatal() {
+    let sim = common::start().await;
+    let space = sim.org_space("o", "s").await;
+    let app = sim
+        .post(
+            "/v3/apps",
+            json!({"name": "a", "relationships": {"space": {"data": {"guid": space}}}}),
+        )
+        .await
+        .expect(201);
+    let path = format!(
+        "/v3/apps/{}/processes/web/actions/scale",
+        app["guid"].as_str().unwrap()
+    );
+    assert_eq!(
+        sim.post(&path, json!({"instances": 4_000_000_000u64}))
+            .await
+            .status,
+        422
+    );
+    sim.post(&path, json!({"memory_in_mb": u64::MAX}))
+        .await
+        .expect(202);
+    sim.get(&format!(
+        "/v3/apps/{}/processes/web/stats",
+        app["guid"].as_str().unwrap()
+    ))
+    .await
+    .expect(200);
+    assert_eq!(
+        sim.get("/v3/apps?page=18446744073709551615").await.status,
+        200
+    );
+    assert_eq!(
+        sim.get("/v3/apps?page=18446744073709551616").await.status,
+        400
+    );
+}
+
+#[tokio::test]
+async fn unknown_nested_fields_are_422_too() {
+    let sim = common::start().await;
+    let space = sim.org_space("o", "s").await;
+    let resp = sim.post("/v3/apps", json!({"name": "a", "relationships": {"space": {"data": {"guid": space, "name": "x"}}}})).await;
+    assert_eq!(
+        resp.error(),
+        (10008, "CF-UnprocessableEntity".into()),
+        "{}",
+        resp.body
+    );
+    let resp = sim
+        .post(
+            "/v3/apps",
+            json!({"name": "a", "relationships": {"space": {"data": {"guid": space}}, "org": {}}}),
+        )
+        .await;
+    assert_eq!(resp.status, 422);
+    let ok = sim
+        .post(
+            "/v3/apps",
+            json!({"name": "a", "relationships": {"space": {"data": {"guid": space}}}}),
+        )
+        .await;
+    assert_eq!(ok.status, 201);
+}
