@@ -158,6 +158,8 @@ fn simulate<O: Write, E: Write>(
         port_file: args.port_file,
         stackato: args.stackato,
         seed: args.random_seed,
+        // Real time for a person; `POST /_sim/clock/advance` moves it on for scripts and tests.
+        clock: std::sync::Arc::new(simulator::OffsetClock::default()),
         token_lifetime: std::time::Duration::from_secs(args.token_lifetime),
         staging_duration: std::time::Duration::from_millis(args.staging_ms),
         deployment_duration: std::time::Duration::from_millis(args.deployment_ms),

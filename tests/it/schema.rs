@@ -12,6 +12,14 @@ fn committed_schemas_are_up_to_date() {
     ensure_file_contents(&files);
 }
 
+fn yaml_json(text: &str) -> serde_json::Value {
+    let root = driftless::yaml::parse(text)
+        .expect("valid yaml")
+        .root
+        .expect("a document");
+    driftless::yaml::to_json(&root).expect("json")
+}
+
 fn committed(name: &str) -> jsonschema::Validator {
     let path = workspace_root().join("schema").join(name);
     let text = std::fs::read_to_string(&path).expect("committed schema");
@@ -29,11 +37,7 @@ fn every_example_validates_against_the_committed_schemas() {
     for dir in example_dirs() {
         for file in load::read_dir(&dir).expect("read example") {
             let text = String::from_utf8(file.bytes).expect("utf-8");
-            let root = driftless::yaml::parse(&text)
-                .expect("valid yaml")
-                .root
-                .expect("a document");
-            let json = driftless::yaml::to_json(&root).expect("json");
+            let json = yaml_json(&text);
             let validator = if load::CONFIG_FILES.contains(&file.path.as_str()) {
                 &config
             } else if json.get("applications").is_some() {
@@ -75,13 +79,7 @@ fn the_schemas_reject_what_the_loader_rejects() {
         "applications: {name: a}",
     ];
     for text in bad_manifests {
-        let json = driftless::yaml::to_json(
-            &driftless::yaml::parse(text)
-                .expect("yaml")
-                .root
-                .expect("doc"),
-        )
-        .expect("json");
+        let json = yaml_json(text);
         assert!(
             !manifest.is_valid(&json),
             "the manifest schema accepted {text}"
@@ -100,24 +98,12 @@ fn the_schemas_reject_what_the_loader_rejects() {
         "foundations: [{name: p, api: https://x, auth: {username: u, password: {vault: x}}}]",
         "policy: {max_delete_fraction: 2}",
     ] {
-        let json = driftless::yaml::to_json(
-            &driftless::yaml::parse(text)
-                .expect("yaml")
-                .root
-                .expect("doc"),
-        )
-        .expect("json");
+        let json = yaml_json(text);
         assert!(!config.is_valid(&json), "the config schema accepted {text}");
     }
     // Both spellings of a hyphenated key are in the schema, as the loader takes both.
     let both =
         "applications: [{name: a, docker: {image: x}, disk-quota: 1G, health_check_type: port}]";
-    let json = driftless::yaml::to_json(
-        &driftless::yaml::parse(both)
-            .expect("yaml")
-            .root
-            .expect("doc"),
-    )
-    .expect("json");
+    let json = yaml_json(both);
     assert!(manifest.is_valid(&json));
 }

@@ -284,6 +284,7 @@ impl RegistryClient {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(challenge::parse);
+        let bearer;
         let auth = match challenge {
             Some(Challenge::Basic) => match credentials {
                 Some(credentials) => Auth::Basic(credentials),
@@ -308,19 +309,8 @@ impl RegistryClient {
                 if let Some(scope) = &scope {
                     self.store_token(endpoint, scope, &identity, &token, ttl);
                 }
-                let second = self
-                    .request(method, &url, Some(Auth::Bearer(&token)))
-                    .await
-                    .map_err(|e| transport(endpoint, &e))?;
-                return match second.status() {
-                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(unauthorized(
-                        endpoint,
-                        what,
-                        second.status().as_u16(),
-                        credentials.is_some(),
-                    )),
-                    _ => Ok(second),
-                };
+                bearer = token;
+                Auth::Bearer(&bearer)
             }
             None => {
                 return Err(RegistryError::Protocol {
