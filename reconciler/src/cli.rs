@@ -181,28 +181,57 @@ fn simulate<O: Write, E: Write>(
             .with_seed_file(seed)
             .with_context(|| format!("read seed file {}", seed.display()))?;
     }
+    // The simulator's own test logins (the defaults, or a seed file's), printed so a person can
+    // use them; they guard nothing real.
+    let logins = config
+        .users
+        .iter()
+        .map(|u| {
+            format!(
+                "user {}/{}{}",
+                u.username,
+                u.password,
+                if u.admin { " (admin)" } else { "" }
+            )
+        })
+        .chain(config.clients.iter().map(|c| {
+            format!(
+                "client {}/{}{}",
+                c.client_id,
+                c.client_secret,
+                if c.admin { " (admin)" } else { "" }
+            )
+        }))
+        .collect::<Vec<_>>()
+        .join(", ");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;
     runtime.block_on(async {
-        let sim = simulator::start(config).await.context("start the simulator")?;
+        let sim = simulator::start(config)
+            .await
+            .context("start the simulator")?;
         output.line(format_args!("Cloud Controller API: {}", sim.url()))?;
-        output.line("Logins: user admin/admin (admin), user developer/developer, client driftless/driftless")?;
+        output.line(format_args!("Logins: {logins}"))?;
         if let Some(registry) = sim.registry() {
             output.line(format_args!("Docker registry: http://{}", registry.host()))?;
         }
         output.line("Serving until interrupted (Ctrl-C or SIGTERM).")?;
         output.out.flush()?;
-        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("listen for SIGTERM")?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("listen for SIGTERM")?;
         tokio::select! {
             res = tokio::signal::ctrl_c() => res.context("wait for Ctrl-C")?,
             _ = terminate.recv() => {}
         }
         // Graceful shutdown waits for open connections; a client holding a keep-alive
         // connection must not keep the process alive.
-        if tokio::time::timeout(std::time::Duration::from_secs(2), sim.shutdown()).await.is_err() {
+        if tokio::time::timeout(std::time::Duration::from_secs(2), sim.shutdown())
+            .await
+            .is_err()
+        {
             output.note("driftless simulate: connections still open after 2 s; stopping anyway")?;
         }
         Ok(exit::OK)

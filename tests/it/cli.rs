@@ -143,21 +143,21 @@ fn every_subcommand_has_help() {
     assert_eq!(unknown.status.code(), Some(2), "clap's usage error code");
 }
 
-#[test]
-fn simulate_serves_a_foundation_on_a_free_port_until_terminated() {
-    let dir = std::env::temp_dir().join(format!("driftless-simulate-{}", std::process::id()));
+/// Starts `driftless simulate --listen 127.0.0.1:0 --port-file F <extra>` and waits for its port.
+fn spawn_simulate(
+    name: &str,
+    extra: &[&str],
+    runtime: &tokio::runtime::Runtime,
+) -> (driftless_tests::KillOnDrop, std::process::ChildStdout, u16) {
+    let dir =
+        std::env::temp_dir().join(format!("driftless-simulate-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("mkdir");
     let port_file = dir.join("port");
     let mut child = std::process::Command::new(driftless_tests::driftless_bin())
-        .args([
-            "simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--registry",
-            "--port-file",
-        ])
+        .args(["simulate", "--listen", "127.0.0.1:0", "--port-file"])
         .arg(&port_file)
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -165,7 +165,6 @@ fn simulate_serves_a_foundation_on_a_free_port_until_terminated() {
     let stdout = child.stdout.take().expect("stdout");
     // Killed on every exit path, so a failing assertion never leaves a server running.
     let child = driftless_tests::KillOnDrop(child);
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let port = loop {
         if let Some(port) = std::fs::read_to_string(&port_file)
@@ -180,6 +179,106 @@ fn simulate_serves_a_foundation_on_a_free_port_until_terminated() {
         );
         runtime.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(20)).await });
     };
+    (child, stdout, port)
+}
+
+#[test]
+fn simulate_flags_reach_the_simulator() {
+    let seed = std::env::temp_dir().join(format!("driftless-seed-{}.yaml", std::process::id()));
+    std::fs::write(
+        &seed,
+        "users: [{username: ops, password: pw, admin: true}]\nclients: []\nfeature_flags: {diego_docker: true}\norgs: [{name: demo, spaces: [{name: dev, apps: [{name: web, image: 'registry.example.com/demo/web:1.0'}]}]}]\n",
+    )
+    .expect("write seed");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let seed_arg = seed.to_string_lossy().into_owned();
+    let args = [
+        "--seed",
+        &seed_arg,
+        "--stackato",
+        "--latency-ms",
+        "150",
+        "--rate-limit",
+        "7",
+        "--token-lifetime",
+        "1",
+    ];
+    let (child, stdout, port) = spawn_simulate("flags", &args, &runtime);
+    let base = format!("http://127.0.0.1:{port}");
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        // --seed: its login works and replaces admin/admin; its app is there.
+        let login = |user: &'static str, password: &'static str| {
+            http.post(format!("{base}/uaa/oauth/token"))
+                .basic_auth("cf", Some(""))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(format!(
+                    "grant_type=password&username={user}&password={password}"
+                ))
+                .send()
+        };
+        assert_eq!(
+            login("admin", "admin").await.expect("login").status(),
+            401,
+            "the seed replaced the default users"
+        );
+        let started = std::time::Instant::now();
+        let token: serde_json::Value = login("ops", "pw")
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("token json");
+        // --latency-ms: every request waits at least that long.
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(150),
+            "latency not applied"
+        );
+        // --token-lifetime 1: the token expires in one second.
+        assert_eq!(token["expires_in"].as_u64(), Some(1), "{token}");
+        let access = token["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned();
+        let apps = http
+            .get(format!("{base}/v3/apps?names=web"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .expect("apps");
+        // --rate-limit 7: the limit is announced on every answer.
+        assert_eq!(
+            apps.headers()
+                .get("x-ratelimit-limit")
+                .and_then(|v| v.to_str().ok()),
+            Some("7")
+        );
+        let apps: serde_json::Value = apps.json().await.expect("apps json");
+        assert_eq!(apps["resources"][0]["name"], "web", "{apps}");
+        // --stackato: the v2 dialect is served.
+        let info: serde_json::Value = http
+            .get(format!("{base}/v2/info"))
+            .send()
+            .await
+            .expect("v2 info")
+            .json()
+            .await
+            .expect("json");
+        assert!(info["authorization_endpoint"].is_string(), "{info}");
+    });
+    drop(child);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut { stdout }, &mut text).expect("read stdout");
+    assert!(
+        text.contains("Logins: user ops/pw (admin)") && !text.contains("admin/admin"),
+        "{text}"
+    );
+}
+
+#[test]
+fn simulate_serves_a_foundation_on_a_free_port_until_terminated() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (child, stdout, port) = spawn_simulate("serve", &["--registry"], &runtime);
     let root: serde_json::Value = runtime
         .block_on(async {
             reqwest::get(format!("http://127.0.0.1:{port}/"))

@@ -714,7 +714,7 @@ async fn https_with_a_given_certificate() {
         .arg(&cert)
         .output();
     if !made.as_ref().is_ok_and(|o| o.status.success()) {
-        println!("skipped: openssl could not make a test certificate");
+        crate::common::skip("openssl could not make a test certificate");
         return;
     }
     let cfg = SimConfig {

@@ -60,7 +60,7 @@ async fn the_pypi_cloudfoundry_client_works_against_the_simulator() {
     {
         Ok(p) => p,
         Err(reason) => {
-            println!("skipped: cloudfoundry-client unavailable: {reason}");
+            crate::common::skip(&format!("cloudfoundry-client unavailable: {reason}"));
             return;
         }
     };
@@ -115,7 +115,7 @@ async fn the_pypi_cloudfoundry_client_drives_the_stackato_dialect() {
     {
         Ok(p) => p,
         Err(reason) => {
-            println!("skipped: cloudfoundry-client unavailable: {reason}");
+            crate::common::skip(&format!("cloudfoundry-client unavailable: {reason}"));
             return;
         }
     };

@@ -27,16 +27,16 @@ impl Registry {
 
 async fn start_registry(dir: &Path) -> Option<Registry> {
     if !Path::new(REGISTRY).exists() {
-        println!(
-            "skipped: docker-registry not installed ({REGISTRY} is missing; apt-get install docker-registry)"
-        );
+        crate::common::skip(&format!(
+            "docker-registry not installed ({REGISTRY} is missing; apt-get install docker-registry)"
+        ));
         return None;
     }
     let htpasswd = std::process::Command::new("htpasswd")
         .args(["-Bbn", "testuser", "testpass"])
         .output();
     let Ok(htpasswd) = htpasswd.map(|o| o.stdout) else {
-        println!("skipped: htpasswd not installed (apt-get install apache2-utils)");
+        crate::common::skip("htpasswd not installed (apt-get install apache2-utils)");
         return None;
     };
     std::fs::write(dir.join("htpasswd"), htpasswd).unwrap();
