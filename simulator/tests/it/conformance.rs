@@ -48,6 +48,9 @@ const FREE_FORM: &[&str] = &[
     "credentials",
 ];
 
+/// Lists that hold user data and may be empty in a conforming answer.
+const MAY_BE_EMPTY: &[&str] = &["application_uris", "uris", "buildpacks", "sidecars"];
+
 pub fn examples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cf-api-examples")
 }
@@ -83,6 +86,19 @@ pub fn compare(example: &Value, actual: &Value, path: &str, mode: Mode) -> Resul
         (Value::Array(e), Value::Array(a)) => {
             if e.is_empty() {
                 return Ok(());
+            }
+            // An empty answer where the example has elements would compare nothing: a list
+            // endpoint answering `resources: []` must not pass for a conforming one. Only lists
+            // of user data (a docker app has no buildpacks, an app without routes no URIs) may
+            // legitimately be empty.
+            let may_be_empty = MAY_BE_EMPTY
+                .iter()
+                .any(|k| path.ends_with(&format!(".{k}")));
+            if a.is_empty() && !may_be_empty {
+                return Err(format!(
+                    "{path}: {} element(s) in the example, none in the simulator",
+                    e.len()
+                ));
             }
             for (i, av) in a.iter().enumerate() {
                 let errors: Vec<String> = e
@@ -664,6 +680,7 @@ fn compare_detects_missing_and_extra_keys() {
         )
         .is_err()
     );
+    // An empty list compares nothing, so it differs from a non-empty example...
     assert!(
         compare(
             &e,
@@ -671,7 +688,69 @@ fn compare_detects_missing_and_extra_keys() {
             "$",
             Mode::Subset
         )
+        .is_err()
+    );
+    assert!(
+        compare(
+            &json!({"resources": [{"guid": "x"}]}),
+            &json!({"resources": []}),
+            "$",
+            Mode::Exact
+        )
+        .is_err()
+    );
+    // ...except for lists of user data.
+    assert!(
+        compare(
+            &json!({"sidecars": [{"name": "x"}]}),
+            &json!({"sidecars": []}),
+            "$",
+            Mode::Exact
+        )
         .is_ok()
     );
     assert!(compare(&e, &json!({"a": {"b": "2", "c": []}}), "$", Mode::Exact).is_err());
+}
+
+/// The copy under `tests/cf-api-examples/` is the team's `shared/cf-api-examples/` (next to the
+/// checkout on a developer machine): a file added or changed there must reach the copy, where
+/// `every_example_matches_the_simulator` then picks it up. A clean CI clone has no `shared/`.
+#[test]
+fn the_example_copy_matches_the_shared_examples() {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/cf-api-examples");
+    if !shared.is_dir() {
+        println!(
+            "no {} next to this checkout; nothing to compare",
+            shared.display()
+        );
+        return;
+    }
+    let read = |dir: &std::path::Path| {
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let (theirs, ours) = (read(&shared), read(&examples_dir()));
+    let names = |f: &[(String, Vec<u8>)]| f.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&theirs),
+        names(&ours),
+        "copy the new or removed files into tests/cf-api-examples/"
+    );
+    for ((name, a), (_, b)) in theirs.iter().zip(&ours) {
+        assert!(
+            a == b,
+            "tests/cf-api-examples/{name} differs from shared/cf-api-examples/{name}"
+        );
+    }
 }
