@@ -1,6 +1,7 @@
 //! driftless: a declarative GitOps reconciler for docker-image apps on Cloud Foundry and
 //! HP Stackato. See `docs/ARCHITECTURE.md` for the map of modules and the flow of a reconcile.
 
+pub mod cf;
 pub mod cli;
 pub mod diag;
 pub mod load;

@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, one module per boundary.
 
+mod cf_http;
 mod cli;
 mod examples;
 mod registry;

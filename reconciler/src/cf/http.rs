@@ -1,0 +1,503 @@
+//! The HTTP core of the Cloud Foundry clients: UAA login and refresh, CF errors, pagination
+//! and retries. Only this layer (and `registry`) talks HTTP.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode, header};
+use serde_json::Value;
+
+use super::CfError;
+use crate::secret::Secret;
+
+/// How driftless logs in.
+#[derive(Clone, Debug)]
+pub enum Login {
+    /// Password grant with the `cf` client (empty secret), as the cf CLI does.
+    Password { username: String, password: Secret },
+    /// Client-credentials grant.
+    Client {
+        client_id: String,
+        client_secret: Secret,
+    },
+}
+
+/// Settings of a [`CfHttp`].
+#[derive(Clone, Debug)]
+pub struct CfOptions {
+    /// Per request.
+    pub timeout: Duration,
+    /// Page size of list requests (CF allows up to 5000).
+    pub per_page: u32,
+    /// Retries of an idempotent request after a 5xx, 429 or transport error.
+    pub max_retries: u32,
+    /// The first backoff; it doubles per retry, with jitter.
+    pub backoff: Duration,
+    /// The longest `Retry-After` honoured before giving up.
+    pub max_retry_after: Duration,
+    pub user_agent: String,
+}
+
+impl Default for CfOptions {
+    fn default() -> Self {
+        CfOptions {
+            timeout: Duration::from_secs(30),
+            per_page: 5000,
+            max_retries: 4,
+            backoff: Duration::from_millis(200),
+            max_retry_after: Duration::from_secs(120),
+            user_agent: format!("driftless/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Token {
+    access: Secret,
+    refresh: Option<Secret>,
+    /// When to refresh: a margin before the UAA's `expires_in`.
+    refresh_at: Instant,
+}
+
+/// An authenticated connection to one Cloud Controller.
+#[derive(Debug)]
+pub struct CfHttp {
+    http: reqwest::Client,
+    api: String,
+    token_url: String,
+    login: Login,
+    token: tokio::sync::Mutex<Option<Token>>,
+    options: CfOptions,
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: header::HeaderMap,
+    pub body: Value,
+}
+
+impl CfHttp {
+    /// Discovers the UAA from `GET /` (`links.login`, else `links.uaa`) and logs in.
+    pub async fn connect(api: &str, login: Login, options: CfOptions) -> Result<CfHttp, CfError> {
+        let api = api.trim_end_matches('/').to_owned();
+        let http = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+            .user_agent(options.user_agent.clone())
+            .build()
+            .map_err(|e| CfError::Protocol {
+                method: "GET".into(),
+                path: "/".into(),
+                detail: format!("http client: {e}"),
+            })?;
+        let mut client = CfHttp {
+            http,
+            api,
+            token_url: String::new(),
+            login,
+            token: tokio::sync::Mutex::new(None),
+            options,
+        };
+        let root = client
+            .request_url(Method::GET, &format!("{}/", client.api), None, false)
+            .await?
+            .body;
+        let links = &root["links"];
+        let login_base = links["login"]["href"]
+            .as_str()
+            .or_else(|| links["uaa"]["href"].as_str())
+            .ok_or_else(|| CfError::Protocol {
+                method: "GET".into(),
+                path: "/".into(),
+                detail: "the root document links no `login` or `uaa`; is this a Cloud Controller?"
+                    .into(),
+            })?;
+        client.token_url = format!("{}/oauth/token", login_base.trim_end_matches('/'));
+        client.access_token(false).await?;
+        Ok(client)
+    }
+
+    /// The API's base URL.
+    pub fn api(&self) -> &str {
+        &self.api
+    }
+
+    /// `GET path` (relative to the API, with its query).
+    pub async fn get(&self, path: &str) -> Result<Value, CfError> {
+        self.request(Method::GET, path, None).await.map(|a| a.body)
+    }
+
+    /// Every resource of a list, following `pagination.next` (with `per_page` set), and the
+    /// `included` resources of every page merged by kind.
+    pub async fn list(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<(Vec<Value>, serde_json::Map<String, Value>), CfError> {
+        let mut url =
+            reqwest::Url::parse(&format!("{}{path}", self.api)).map_err(|_| CfError::Protocol {
+                method: "GET".into(),
+                path: path.into(),
+                detail: "not a valid path".into(),
+            })?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+            pairs.append_pair("per_page", &self.options.per_page.to_string());
+        }
+        let mut next = Some(url.to_string());
+        let mut resources = Vec::new();
+        let mut included = serde_json::Map::new();
+        while let Some(page_url) = next.take() {
+            let page = self
+                .request_url(Method::GET, &page_url, None, true)
+                .await?
+                .body;
+            if let Some(items) = page["resources"].as_array() {
+                resources.extend(items.iter().cloned());
+            }
+            if let Some(extra) = page["included"].as_object() {
+                for (kind, items) in extra {
+                    let list = included
+                        .entry(kind.clone())
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                    if let (Some(list), Some(items)) = (list.as_array_mut(), items.as_array()) {
+                        list.extend(items.iter().cloned());
+                    }
+                }
+            }
+            next = page["pagination"]["next"]["href"]
+                .as_str()
+                .map(str::to_owned);
+        }
+        Ok((resources, included))
+    }
+
+    /// Sends a request (relative path); retries it only when `method` is idempotent.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, CfError> {
+        self.request_url(method, &format!("{}{path}", self.api), body, true)
+            .await
+    }
+
+    async fn request_url(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        authenticated: bool,
+    ) -> Result<Answer, CfError> {
+        let idempotent = matches!(
+            method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+        );
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            let token = if authenticated {
+                Some(self.access_token(false).await?)
+            } else {
+                None
+            };
+            let result = send_once(&self.http, method.clone(), url, body, token.as_ref()).await;
+            let error = match result {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            // An expired or revoked token: refresh once and try again (the request never ran).
+            if error.code() == Some(1000) && !refreshed {
+                refreshed = true;
+                self.access_token(true).await?;
+                continue;
+            }
+            let retry_after = match &error {
+                Failure {
+                    status: 429,
+                    retry_after,
+                    ..
+                } => Some(retry_after.unwrap_or(Duration::from_secs(1))),
+                _ => None,
+            };
+            let error = error.into_error();
+            // A 429 was refused before it ran, so any method may be sent again.
+            let may_retry = attempt < self.options.max_retries
+                && (retry_after.is_some() || (idempotent && error.is_retryable()));
+            if !may_retry {
+                return Err(error);
+            }
+            let wait = match retry_after {
+                Some(wait) if wait > self.options.max_retry_after => return Err(error),
+                Some(wait) => wait,
+                None => backoff(self.options.backoff, attempt),
+            };
+            tracing::debug!(%error, attempt, wait_ms = wait.as_millis() as u64, "Retrying a Cloud Controller request.");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// The current access token, refreshed when due (or when `force`).
+    async fn access_token(&self, force: bool) -> Result<Secret, CfError> {
+        let mut slot = self.token.lock().await;
+        if let Some(token) = slot
+            .as_ref()
+            .filter(|t| !force && Instant::now() < t.refresh_at)
+        {
+            return Ok(token.access.clone());
+        }
+        let refresh = slot.as_ref().and_then(|t| t.refresh.clone());
+        let token = match refresh {
+            Some(refresh) => match self
+                .grant(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.expose()),
+                ])
+                .await
+            {
+                Ok(token) => token,
+                // A refresh token can expire too: log in again.
+                Err(_) => self.log_in().await?,
+            },
+            None => self.log_in().await?,
+        };
+        let access = token.access.clone();
+        *slot = Some(token);
+        Ok(access)
+    }
+
+    async fn log_in(&self) -> Result<Token, CfError> {
+        match &self.login {
+            Login::Password { username, password } => {
+                self.grant(&[
+                    ("grant_type", "password"),
+                    ("username", username),
+                    ("password", password.expose()),
+                ])
+                .await
+            }
+            Login::Client {
+                client_id,
+                client_secret,
+            } => {
+                self.grant(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id),
+                    ("client_secret", client_secret.expose()),
+                ])
+                .await
+            }
+        }
+    }
+
+    async fn grant(&self, form: &[(&str, &str)]) -> Result<Token, CfError> {
+        let body: String = form::encode(form);
+        let mut request = self
+            .http
+            .post(&self.token_url)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        if matches!(self.login, Login::Password { .. }) {
+            // The cf CLI's public client: `cf` with an empty secret (for refreshes too).
+            request = request.basic_auth("cf", Some(""));
+        }
+        let transport = |e: reqwest::Error| CfError::Transport {
+            method: "POST".into(),
+            path: self.token_url.clone(),
+            reason: reason(&e),
+        };
+        // A token grant changes nothing on the server, so it is retried like a GET.
+        let mut attempt = 0;
+        let (status, value) = loop {
+            let result = match request.try_clone() {
+                Some(request) => request.send().await.map_err(transport),
+                None => {
+                    return Err(CfError::Protocol {
+                        method: "POST".into(),
+                        path: self.token_url.clone(),
+                        detail: "request not clonable".into(),
+                    });
+                }
+            };
+            let retry = match &result {
+                Ok(response) => response.status().is_server_error(),
+                Err(_) => true,
+            };
+            if retry && attempt < self.options.max_retries {
+                tokio::time::sleep(backoff(self.options.backoff, attempt)).await;
+                attempt += 1;
+                continue;
+            }
+            let response = result?;
+            let status = response.status();
+            break (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            );
+        };
+        if !status.is_success() {
+            return Err(CfError::Login {
+                uaa: self.token_url.clone(),
+                error: value["error"].as_str().unwrap_or("error").to_owned(),
+                description: value["error_description"]
+                    .as_str()
+                    .unwrap_or(status.as_str())
+                    .to_owned(),
+            });
+        }
+        let access = value["access_token"]
+            .as_str()
+            .ok_or_else(|| CfError::Protocol {
+                method: "POST".into(),
+                path: self.token_url.clone(),
+                detail: "the token answer has no access_token".into(),
+            })?;
+        let lifetime = Duration::from_secs(value["expires_in"].as_u64().unwrap_or(600));
+        // Refresh at 90% of the lifetime (and at least 1 s before the end), so a token never
+        // expires in flight.
+        let margin = (lifetime / 10).max(Duration::from_secs(1)).min(lifetime);
+        Ok(Token {
+            access: Secret::new(access),
+            refresh: value["refresh_token"].as_str().map(Secret::new),
+            refresh_at: Instant::now() + (lifetime - margin),
+        })
+    }
+}
+
+/// A failed attempt, before deciding on a retry.
+#[derive(Debug)]
+struct Failure {
+    status: u16,
+    retry_after: Option<Duration>,
+    error: CfError,
+}
+
+impl Failure {
+    fn code(&self) -> Option<i64> {
+        self.error.code()
+    }
+    fn into_error(self) -> CfError {
+        self.error
+    }
+}
+
+async fn send_once(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    body: Option<&Value>,
+    token: Option<&Secret>,
+) -> Result<Answer, Failure> {
+    let path = path_of(url);
+    let mut request = http.request(method.clone(), url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token.expose());
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.map_err(|e| Failure {
+        status: 0,
+        retry_after: None,
+        error: CfError::Transport {
+            method: method.to_string(),
+            path: path.clone(),
+            reason: reason(&e),
+        },
+    })?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.map_err(|e| Failure {
+        status: 0,
+        retry_after: None,
+        error: CfError::Transport {
+            method: method.to_string(),
+            path: path.clone(),
+            reason: reason(&e),
+        },
+    })?;
+    let value: Value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    if status.is_success() {
+        return Ok(Answer {
+            status: status.as_u16(),
+            headers,
+            body: value,
+        });
+    }
+    let retry_after = headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let first = &value["errors"][0];
+    let error = match (first["code"].as_i64(), first["title"].as_str()) {
+        (Some(code), Some(title)) => CfError::Api {
+            method: method.to_string(),
+            path,
+            status: status.as_u16(),
+            code,
+            title: title.to_owned(),
+            detail: first["detail"].as_str().unwrap_or_default().to_owned(),
+        },
+        _ => CfError::Status {
+            method: method.to_string(),
+            path,
+            status: status.as_u16(),
+        },
+    };
+    Err(Failure {
+        status: status.as_u16(),
+        retry_after: if status == StatusCode::TOO_MANY_REQUESTS {
+            retry_after
+        } else {
+            None
+        },
+        error,
+    })
+}
+
+/// The path of a URL without its query (queries may be long; errors stay readable).
+fn path_of(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_else(|_| url.to_owned())
+}
+
+fn reason(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "the connection broke off".to_owned()
+    }
+}
+
+/// `base * 2^attempt`, plus up to half of that again as jitter, capped at 30 s.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1 << attempt.min(10));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let jitter = exp.mul_f64(f64::from(nanos % 1000) / 2000.0);
+    (exp + jitter).min(Duration::from_secs(30))
+}
+
+mod form {
+    /// `application/x-www-form-urlencoded`.
+    pub fn encode(pairs: &[(&str, &str)]) -> String {
+        let mut url = reqwest::Url::parse("http://x/").expect("a constant URL parses");
+        url.query_pairs_mut().extend_pairs(pairs);
+        url.query().unwrap_or_default().to_owned()
+    }
+}
