@@ -7,6 +7,7 @@ mod auth;
 #[allow(dead_code)] // reason: not every test module uses every helper
 mod common;
 mod conformance;
+mod durations;
 mod images;
 mod knobs;
 mod lifecycle;
