@@ -8,6 +8,7 @@ mod auth;
 mod common;
 mod conformance;
 mod durations;
+mod filters;
 mod images;
 mod knobs;
 mod lifecycle;
