@@ -13,6 +13,7 @@ mod images;
 mod knobs;
 mod lifecycle;
 mod listing;
+mod media_types;
 mod python_client;
 mod real_registry;
 mod routes;
