@@ -631,3 +631,77 @@ async fn updated_at_moves_when_cc_moves_it() {
     let log = sim.handle.request_log();
     assert_eq!(log.last().unwrap().at, "2026-01-01T00:02:00Z");
 }
+
+#[tokio::test]
+async fn a_deployment_while_the_registry_is_down_crashes_its_instances_and_never_finishes() {
+    let sim = common::start().await;
+    sim.enable_docker().await;
+    let space = sim.org_space("o", "s").await;
+    let v1 = sim.push("demo/hello", "v1", "one");
+    let v2 = sim.push("demo/hello", "v2", "two");
+    let (app, d1) = sim.running_app(&space, "web", &v1).await;
+    let (_, d2) = sim.stage(&app, &v2).await;
+    let d2 = d2.unwrap();
+    assert_eq!(web_stats(&sim, &app).await, ["RUNNING"]);
+    let old_web = sim
+        .get(&format!("/v3/apps/{app}/processes/web"))
+        .await
+        .expect(200)["guid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    sim.handle.registry().unwrap().set_down(true);
+    let dep = sim
+        .post("/v3/deployments", json!({"droplet": {"guid": d2}, "strategy": "rolling", "relationships": {"app": {"data": {"guid": app}}}}))
+        .await
+        .expect(201);
+    assert_eq!(dep["previous_droplet"]["guid"], d1.as_str());
+    let path = format!("/v3/deployments/{}", dep["guid"].as_str().unwrap());
+
+    // The new web process (the newest one, which `/processes/web` answers) cannot pull.
+    let stats = sim
+        .get(&format!("/v3/apps/{app}/processes/web/stats"))
+        .await
+        .expect(200);
+    let states: Vec<&str> = stats["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["CRASHED"], "new instances crash: {stats}");
+    assert!(
+        stats["resources"][0]["details"]
+            .as_str()
+            .unwrap()
+            .contains("failed to pull image"),
+        "{stats}"
+    );
+
+    // Long after the deployment duration it is still deploying; the old process still serves.
+    sim.advance(60);
+    let d = sim.get(&path).await.expect(200);
+    assert_eq!(
+        (
+            d["status"]["value"].as_str(),
+            d["status"]["reason"].as_str()
+        ),
+        (Some("ACTIVE"), Some("DEPLOYING")),
+        "a rollout that cannot pull does not finish: {d}"
+    );
+    let procs = sim
+        .get(&format!("/v3/apps/{app}/processes"))
+        .await
+        .expect(200);
+    assert_eq!(
+        procs["pagination"]["total_results"], 2,
+        "the old web process is not replaced"
+    );
+    assert_eq!(web_stats(&sim, &app).await, ["CRASHED"]);
+    let old = sim
+        .get(&format!("/v3/processes/{old_web}/stats"))
+        .await
+        .expect(200);
+    assert_eq!(old["resources"][0]["state"], "RUNNING", "{old}");
+}

@@ -7,10 +7,13 @@ mod auth;
 #[allow(dead_code)] // reason: not every test module uses every helper
 mod common;
 mod conformance;
+mod durations;
+mod filters;
 mod images;
 mod knobs;
 mod lifecycle;
 mod listing;
+mod media_types;
 mod python_client;
 mod real_registry;
 mod routes;
