@@ -201,7 +201,7 @@ fn simulate_flags_reach_the_simulator() {
         "--rate-limit",
         "7",
         "--token-lifetime",
-        "1",
+        "45",
     ];
     let (child, stdout, port) = spawn_simulate("flags", &args, &runtime);
     let base = format!("http://127.0.0.1:{port}");
@@ -234,8 +234,9 @@ fn simulate_flags_reach_the_simulator() {
             started.elapsed() >= std::time::Duration::from_millis(150),
             "latency not applied"
         );
-        // --token-lifetime 1: the token expires in one second.
-        assert_eq!(token["expires_in"].as_u64(), Some(1), "{token}");
+        // --token-lifetime 45: not the default 1200 s (short enough to see, long enough to use;
+        // token times are whole seconds, so a 1 s token can expire before its first use).
+        assert_eq!(token["expires_in"].as_u64(), Some(45), "{token}");
         let access = token["access_token"]
             .as_str()
             .expect("access_token")
