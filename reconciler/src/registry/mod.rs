@@ -243,13 +243,28 @@ impl RegistryClient {
                 Ok(Resolved { digest, media_type })
             }
             StatusCode::NOT_FOUND => {
-                let code = error_code(response)
-                    .await
-                    .unwrap_or_else(|| "MANIFEST_UNKNOWN".to_owned());
-                Err(RegistryError::NotFound {
-                    image: image.to_string(),
-                    code,
-                })
+                // A registry says why (`MANIFEST_UNKNOWN`, `NAME_UNKNOWN`) or at least marks its
+                // answer as V2; a bare 404 with neither comes from something else (a web server
+                // at that host), which Cloud Foundry could not pull from either.
+                let v2 = response
+                    .headers()
+                    .contains_key("docker-distribution-api-version");
+                match (error_code(response).await, v2) {
+                    (Some(code), _) => Err(RegistryError::NotFound {
+                        image: image.to_string(),
+                        code,
+                    }),
+                    (None, true) => Err(RegistryError::NotFound {
+                        image: image.to_string(),
+                        code: "MANIFEST_UNKNOWN".to_owned(),
+                    }),
+                    (None, false) => Err(RegistryError::NotV2 {
+                        host: endpoint.host.clone(),
+                        detail: format!(
+                            "{path} answered 404 without the V2 API header or a registry error"
+                        ),
+                    }),
+                }
             }
             status => Err(unexpected(endpoint, status, &format!("HEAD {path}"))),
         }
@@ -486,12 +501,6 @@ fn check_v2(
         return Err(RegistryError::NotV2 {
             host: endpoint.host.clone(),
             detail: format!("GET /v2/ answered {status} without the V2 API header"),
-        });
-    }
-    if status == StatusCode::NOT_FOUND && !has_header {
-        return Err(RegistryError::NotV2 {
-            host: endpoint.host.clone(),
-            detail: format!("{path} answered 404 without the V2 API header"),
         });
     }
     Ok(())
