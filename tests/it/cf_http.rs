@@ -301,3 +301,50 @@ async fn a_429_waits_for_retry_after_and_then_goes_through() {
     );
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
 }
+
+#[tokio::test]
+async fn a_post_is_not_sent_again_after_a_dropped_connection() {
+    let config = SimConfig {
+        faults: Faults {
+            error_rate: 0.0,
+            drop_rate: 0.5,
+        },
+        seed: 11,
+        ..SimConfig::default()
+    };
+    let sim = simulator::start(config).await.expect("sim");
+    // GET / and the token grant are retried through the drops.
+    let cf = CfHttp::connect(
+        sim.url(),
+        admin(),
+        CfOptions {
+            max_retries: 8,
+            ..quick()
+        },
+    )
+    .await
+    .expect("login (retried)");
+    let mut dropped = 0;
+    for i in 0..10 {
+        let body = serde_json::json!({"name": format!("org-{i}")});
+        match cf
+            .request(Method::POST, "/v3/organizations", Some(&body))
+            .await
+        {
+            Ok(answer) => assert_eq!(answer.status, 201),
+            Err(error) => {
+                // Had the client sent it again, a retry would have gone through (8 allowed).
+                assert!(matches!(error, CfError::Transport { .. }), "{error}");
+                dropped += 1;
+            }
+        }
+    }
+    assert!(
+        dropped > 0,
+        "half the connections drop, and a POST is never retried"
+    );
+    // The same drops on GETs are retried away.
+    for _ in 0..10 {
+        cf.get("/v3/organizations").await.expect("a GET is retried");
+    }
+}
