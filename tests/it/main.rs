@@ -3,6 +3,7 @@
 mod cf_http;
 mod cli;
 mod examples;
+mod observe;
 mod registry;
 mod robustness;
 mod schema;

@@ -5,6 +5,7 @@
 //! from them is deterministic.
 
 pub mod image;
+pub mod live;
 pub mod rules;
 
 use std::{

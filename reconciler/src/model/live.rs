@@ -1,0 +1,56 @@
+//! What a foundation runs, as one bulk observation saw it: the planner's other input.
+//!
+//! Built by `cf::v3::observe` from paged list requests only. Env vars and process commands
+//! have no bulk read in Cloud Foundry; they are compared through the provenance annotations
+//! driftless writes (hashes), and read per app only on a deep check.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{AppKey, SpaceKey};
+
+/// The label that marks an app as driftless's.
+pub const MANAGED_LABEL: &str = "driftless.dev/managed";
+
+/// A foundation's observed state within a scope (the spaces git manages).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Live {
+    /// The scope's spaces that exist, with their GUIDs.
+    pub spaces: BTreeMap<SpaceKey, String>,
+    /// Every app in those spaces, owned or not.
+    pub apps: BTreeMap<AppKey, LiveApp>,
+    /// Every feature flag of the foundation.
+    pub feature_flags: BTreeMap<String, bool>,
+}
+
+/// One observed app.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveApp {
+    pub guid: String,
+    pub started: bool,
+    /// Moves when the app's env, current droplet, name or state change (the change signal).
+    pub updated_at: String,
+    /// Carries [`MANAGED_LABEL`] = `true`.
+    pub owned: bool,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// The current droplet's image (`None`: no droplet yet).
+    pub image: Option<String>,
+    /// Process type -> settings.
+    pub processes: BTreeMap<String, LiveProcess>,
+    /// Route URLs (`host.domain/path`) with this app as a destination.
+    pub routes: BTreeSet<String>,
+    /// An ACTIVE deployment is rolling, by GUID.
+    pub deployment: Option<String>,
+}
+
+/// One observed process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveProcess {
+    pub guid: String,
+    pub instances: u32,
+    pub memory_mb: u64,
+    pub disk_mb: u64,
+    pub health_check_type: String,
+    pub health_check_endpoint: Option<String>,
+    pub updated_at: String,
+}
