@@ -348,3 +348,56 @@ async fn a_post_is_not_sent_again_after_a_dropped_connection() {
         cf.get("/v3/organizations").await.expect("a GET is retried");
     }
 }
+
+#[tokio::test]
+async fn the_budget_slows_down_before_the_rate_limit_instead_of_running_into_it() {
+    let limited = || SimConfig {
+        rate_limit: Some(RateLimit {
+            limit: 10,
+            reset_interval: Duration::from_secs(2),
+        }),
+        ..SimConfig::default()
+    };
+    // Paced: 25 requests against 10 per 2 s never meet a 429.
+    let sim = simulator::start(limited()).await.expect("sim");
+    let cf = CfHttp::connect(sim.url(), admin(), quick())
+        .await
+        .expect("login");
+    let started = std::time::Instant::now();
+    for _ in 0..25 {
+        cf.get("/v3/organizations").await.expect("paced");
+    }
+    assert_eq!(
+        cf.throttled(),
+        0,
+        "pacing kept every request under the limit"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "25 requests at 10 per 2 s need at least two resets"
+    );
+    assert_eq!(
+        cf.budget().limit,
+        10,
+        "the budget is read from X-RateLimit-*"
+    );
+    // Unpaced, the same requests run into the limit (and get through only thanks to Retry-After).
+    let sim = simulator::start(limited()).await.expect("sim");
+    let unpaced = CfHttp::connect(
+        sim.url(),
+        admin(),
+        CfOptions {
+            pace: false,
+            ..quick()
+        },
+    )
+    .await
+    .expect("login");
+    for _ in 0..25 {
+        unpaced
+            .get("/v3/organizations")
+            .await
+            .expect("retried after 429");
+    }
+    assert!(unpaced.throttled() > 0, "without pacing the limit is hit");
+}

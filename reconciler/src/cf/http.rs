@@ -34,6 +34,8 @@ pub struct CfOptions {
     pub backoff: Duration,
     /// The longest `Retry-After` honoured before giving up.
     pub max_retry_after: Duration,
+    /// Slow down before the rate limit (read from `X-RateLimit-*`) instead of running into it.
+    pub pace: bool,
     pub user_agent: String,
 }
 
@@ -45,6 +47,7 @@ impl Default for CfOptions {
             max_retries: 4,
             backoff: Duration::from_millis(200),
             max_retry_after: Duration::from_secs(120),
+            pace: true,
             user_agent: format!("driftless/{}", env!("CARGO_PKG_VERSION")),
         }
     }
@@ -67,6 +70,33 @@ pub struct CfHttp {
     login: Login,
     token: tokio::sync::Mutex<Option<Token>>,
     options: CfOptions,
+    budget: std::sync::Mutex<Budget>,
+    throttled: std::sync::atomic::AtomicU64,
+}
+
+/// The rate-limit budget the Cloud Controller last announced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Budget {
+    pub limit: u64,
+    pub remaining: u64,
+    /// When the window resets, in seconds since the Unix epoch.
+    pub reset_epoch: u64,
+}
+
+/// How long to wait before the next request so the budget lasts until it resets. Pure.
+///
+/// Above a reserve of a tenth of the limit (at least one request) there is no wait; below it
+/// the remaining requests are spread evenly over the time left, and with none left the wait is
+/// until the reset (plus the second the whole-second header may round away).
+pub fn pace(budget: &Budget, now_epoch: u64) -> Duration {
+    let reserve = (budget.limit / 10).max(1);
+    // The header counts whole seconds, so the window may end up to a second after it says.
+    let reset = budget.reset_epoch + 1;
+    if budget.limit == 0 || budget.remaining > reserve || reset <= now_epoch {
+        return Duration::ZERO;
+    }
+    let left = Duration::from_secs(reset - now_epoch);
+    left / u32::try_from(budget.remaining + 1).unwrap_or(u32::MAX)
 }
 
 /// A successful answer.
@@ -98,6 +128,8 @@ impl CfHttp {
             login,
             token: tokio::sync::Mutex::new(None),
             options,
+            budget: std::sync::Mutex::new(Budget::default()),
+            throttled: std::sync::atomic::AtomicU64::new(0),
         };
         let root = client
             .request_url(Method::GET, &format!("{}/", client.api), None, false)
@@ -121,6 +153,37 @@ impl CfHttp {
     /// The API's base URL.
     pub fn api(&self) -> &str {
         &self.api
+    }
+
+    /// How many answers were 429 Too Many Requests so far.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The rate-limit budget last announced (all zero when the foundation announces none).
+    pub fn budget(&self) -> Budget {
+        self.budget.lock().map(|b| *b).unwrap_or_default()
+    }
+
+    fn note_budget(&self, headers: &header::HeaderMap) {
+        let read = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        if let (Some(limit), Some(remaining), Some(reset_epoch)) = (
+            read("x-ratelimit-limit"),
+            read("x-ratelimit-remaining"),
+            read("x-ratelimit-reset"),
+        ) && let Ok(mut budget) = self.budget.lock()
+        {
+            *budget = Budget {
+                limit,
+                remaining,
+                reset_epoch,
+            };
+        }
     }
 
     /// `GET path` (relative to the API, with its query).
@@ -206,10 +269,35 @@ impl CfHttp {
             } else {
                 None
             };
+            if self.options.pace {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let wait = pace(&self.budget(), now);
+                if !wait.is_zero() {
+                    tracing::debug!(
+                        wait_ms = wait.as_millis() as u64,
+                        "Pacing Cloud Controller requests to stay under the rate limit."
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
             let result = send_once(&self.http, method.clone(), url, body, token.as_ref()).await;
             let error = match result {
-                Ok(answer) => return Ok(answer),
-                Err(error) => error,
+                Ok(answer) => {
+                    self.note_budget(&answer.headers);
+                    return Ok(answer);
+                }
+                Err(error) => {
+                    if let Some(headers) = &error.headers {
+                        self.note_budget(headers);
+                    }
+                    if error.status == 429 {
+                        self.throttled
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    error
+                }
             };
             // An expired or revoked token: refresh once and try again (the request never ran).
             if error.code() == Some(1000) && !refreshed {
@@ -375,6 +463,7 @@ impl CfHttp {
 struct Failure {
     status: u16,
     retry_after: Option<Duration>,
+    headers: Option<header::HeaderMap>,
     error: CfError,
 }
 
@@ -405,6 +494,7 @@ async fn send_once(
     let response = request.send().await.map_err(|e| Failure {
         status: 0,
         retry_after: None,
+        headers: None,
         error: CfError::Transport {
             method: method.to_string(),
             path: path.clone(),
@@ -416,6 +506,7 @@ async fn send_once(
     let bytes = response.bytes().await.map_err(|e| Failure {
         status: 0,
         retry_after: None,
+        headers: None,
         error: CfError::Transport {
             method: method.to_string(),
             path: path.clone(),
@@ -462,6 +553,7 @@ async fn send_once(
         } else {
             None
         },
+        headers: Some(headers),
         error,
     })
 }
@@ -491,6 +583,61 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
         .map_or(0, |d| d.subsec_nanos());
     let jitter = exp.mul_f64(f64::from(nanos % 1000) / 2000.0);
     (exp + jitter).min(Duration::from_secs(30))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacing_spreads_the_last_tenth_of_the_budget_until_the_reset() {
+        let budget = |remaining| Budget {
+            limit: 100,
+            remaining,
+            reset_epoch: 1_000,
+        };
+        assert_eq!(pace(&budget(50), 990), Duration::ZERO, "plenty left");
+        assert_eq!(
+            pace(&budget(11), 990),
+            Duration::ZERO,
+            "still above the reserve of 10"
+        );
+        assert_eq!(
+            pace(&budget(10), 990),
+            Duration::from_secs(1),
+            "11 s left over 11 slots"
+        );
+        assert_eq!(
+            pace(&budget(0), 990),
+            Duration::from_secs(11),
+            "none left: wait for the reset"
+        );
+        assert_eq!(
+            pace(&budget(0), 1_000),
+            Duration::from_secs(1),
+            "the second the header rounds away"
+        );
+        assert_eq!(
+            pace(&budget(0), 1_001),
+            Duration::ZERO,
+            "the window has reset"
+        );
+        assert_eq!(
+            pace(&Budget::default(), 990),
+            Duration::ZERO,
+            "no limit announced"
+        );
+        let small = Budget {
+            limit: 5,
+            remaining: 1,
+            reset_epoch: 1_000,
+        };
+        assert_eq!(
+            pace(&small, 998),
+            Duration::from_millis(1500),
+            "a reserve of at least one"
+        );
+    }
 }
 
 mod form {
