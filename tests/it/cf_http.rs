@@ -30,6 +30,27 @@ fn quick() -> CfOptions {
     }
 }
 
+/// A simulator with injected faults, and a client logged in through them (retries allowed).
+async fn faulty(error_rate: f64, drop_rate: f64, seed: u64) -> (simulator::SimHandle, CfHttp) {
+    let config = SimConfig {
+        faults: Faults {
+            error_rate,
+            drop_rate,
+        },
+        seed,
+        ..SimConfig::default()
+    };
+    let sim = simulator::start(config).await.expect("sim");
+    let options = CfOptions {
+        max_retries: 8,
+        ..quick()
+    };
+    let cf = CfHttp::connect(sim.url(), admin(), options)
+        .await
+        .expect("login (retried)");
+    (sim, cf)
+}
+
 fn count(sim: &simulator::SimHandle, route: &str) -> u64 {
     sim.request_counts().get(route).copied().unwrap_or(0)
 }
@@ -209,25 +230,7 @@ async fn cf_errors_are_typed_with_method_path_status_code_and_title() {
 
 #[tokio::test]
 async fn server_errors_are_retried_for_idempotent_requests() {
-    let config = SimConfig {
-        faults: Faults {
-            error_rate: 0.5,
-            drop_rate: 0.0,
-        },
-        seed: 7,
-        ..SimConfig::default()
-    };
-    let sim = simulator::start(config).await.expect("sim");
-    let cf = CfHttp::connect(
-        sim.url(),
-        admin(),
-        CfOptions {
-            max_retries: 8,
-            ..quick()
-        },
-    )
-    .await
-    .expect("login (retried)");
+    let (sim, cf) = faulty(0.5, 0.0, 7).await;
     for _ in 0..10 {
         cf.get("/v3/organizations")
             .await
@@ -304,26 +307,8 @@ async fn a_429_waits_for_retry_after_and_then_goes_through() {
 
 #[tokio::test]
 async fn a_post_is_not_sent_again_after_a_dropped_connection() {
-    let config = SimConfig {
-        faults: Faults {
-            error_rate: 0.0,
-            drop_rate: 0.5,
-        },
-        seed: 11,
-        ..SimConfig::default()
-    };
-    let sim = simulator::start(config).await.expect("sim");
     // GET / and the token grant are retried through the drops.
-    let cf = CfHttp::connect(
-        sim.url(),
-        admin(),
-        CfOptions {
-            max_retries: 8,
-            ..quick()
-        },
-    )
-    .await
-    .expect("login (retried)");
+    let (_sim, cf) = faulty(0.0, 0.5, 11).await;
     let mut dropped = 0;
     for i in 0..10 {
         let body = serde_json::json!({"name": format!("org-{i}")});

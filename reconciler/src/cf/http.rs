@@ -491,7 +491,7 @@ async fn send_once(
     if let Some(body) = body {
         request = request.json(body);
     }
-    let response = request.send().await.map_err(|e| Failure {
+    let transport = |e: reqwest::Error| Failure {
         status: 0,
         retry_after: None,
         headers: None,
@@ -500,19 +500,11 @@ async fn send_once(
             path: path.clone(),
             reason: reason(&e),
         },
-    })?;
+    };
+    let response = request.send().await.map_err(transport)?;
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response.bytes().await.map_err(|e| Failure {
-        status: 0,
-        retry_after: None,
-        headers: None,
-        error: CfError::Transport {
-            method: method.to_string(),
-            path: path.clone(),
-            reason: reason(&e),
-        },
-    })?;
+    let bytes = response.bytes().await.map_err(transport)?;
     let value: Value = if bytes.is_empty() {
         Value::Null
     } else {
