@@ -6,6 +6,7 @@ pub mod cli;
 pub mod diag;
 pub mod load;
 pub mod model;
+pub mod plan;
 pub mod registry;
 pub mod secret;
 pub mod yaml;

@@ -11,6 +11,7 @@
 //! request budget that reads `X-RateLimit-*`, and the bulk `observe`.
 
 pub mod http;
+pub mod platform;
 pub mod v3;
 
 /// A failed Cloud Foundry (or UAA) request. Carries no secret.

@@ -14,6 +14,9 @@ use crate::model::{
     live::{Live, LiveApp, LiveProcess, MANAGED_LABEL},
 };
 
+/// What lists show instead of a process's command.
+const HIDDEN_IN_LISTS: &str = "[PRIVATE DATA HIDDEN IN LISTS]";
+
 /// Observes every app in the `scope` spaces (owned by driftless or not) and the feature flags.
 pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, CfError> {
     let mut live = Live::default();
@@ -23,6 +26,12 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
             live.feature_flags.insert(name.to_owned(), enabled);
         }
     }
+    let (domains, _) = cf.list("/v3/domains", &[]).await?;
+    live.default_domain = domains
+        .iter()
+        .find(|d| d["relationships"]["organization"]["data"].is_null())
+        .and_then(|d| d["name"].as_str())
+        .map(str::to_owned);
     let (apps, included) = cf
         .list("/v3/apps", &[("include", "space.organization")])
         .await?;
@@ -79,6 +88,7 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
             processes: BTreeMap::new(),
             routes: BTreeSet::new(),
             deployment: None,
+            env: None,
         };
         let key = AppKey {
             space: space.clone(),
@@ -116,6 +126,13 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
                     .to_owned(),
                 health_check_endpoint: p["health_check"]["data"]["endpoint"]
                     .as_str()
+                    .map(str::to_owned),
+                timeout: p["health_check"]["data"]["timeout"]
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok()),
+                command: p["command"]
+                    .as_str()
+                    .filter(|c| *c != HIDDEN_IN_LISTS)
                     .map(str::to_owned),
                 updated_at: p["updated_at"].as_str().unwrap_or_default().to_owned(),
             },

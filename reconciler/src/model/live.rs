@@ -20,6 +20,8 @@ pub struct Live {
     pub apps: BTreeMap<AppKey, LiveApp>,
     /// Every feature flag of the foundation.
     pub feature_flags: BTreeMap<String, bool>,
+    /// The domain `cf push` gives a default route on (the first shared domain).
+    pub default_domain: Option<String>,
 }
 
 /// One observed app.
@@ -41,6 +43,9 @@ pub struct LiveApp {
     pub routes: BTreeSet<String>,
     /// An ACTIVE deployment is rolling, by GUID.
     pub deployment: Option<String>,
+    /// Environment variables, when read (per app: a deep check, or `updated_at` moved);
+    /// `None`: compare through the env-hash annotation.
+    pub env: Option<BTreeMap<String, String>>,
 }
 
 /// One observed process.
@@ -52,5 +57,9 @@ pub struct LiveProcess {
     pub disk_mb: u64,
     pub health_check_type: String,
     pub health_check_endpoint: Option<String>,
+    /// Seconds an instance may take to become healthy.
+    pub timeout: Option<u32>,
+    /// `None` when hidden (lists hide commands) or not set.
+    pub command: Option<String>,
     pub updated_at: String,
 }

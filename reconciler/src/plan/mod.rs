@@ -1,0 +1,248 @@
+//! The plan: what must change on one foundation for it to run what git declares.
+//!
+//! [`plan`] is pure (no IO, no clock) and deterministic (changes sorted by target): from the
+//! validated desired state, the live snapshot, the registry's answers for the images and the
+//! policy, it builds a closed set of actions per target with field-level diffs, the rollout each
+//! needs, a human reason, and the [`Work`] that `apply` executes. Nothing secret is in a plan:
+//! credentials are named by registry host and fingerprint, and apply resolves them itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::{
+    cf::platform::AppSpec,
+    model::{AppKey, Strategy},
+};
+
+/// Provenance annotations driftless writes on every app it owns.
+pub mod provenance {
+    /// The git revision (commit SHA) of the last apply.
+    pub const REVISION: &str = "driftless.dev/revision";
+    /// The manifest's repo-relative path and line.
+    pub const SOURCE: &str = "driftless.dev/source";
+    /// The image reference as written in git (tag form).
+    pub const IMAGE: &str = "driftless.dev/image";
+    /// The digest the tag resolved to when it was deployed.
+    pub const DIGEST: &str = "driftless.dev/digest";
+    /// A hash of the applied spec (processes, routes, metadata, image as written).
+    pub const SPEC_HASH: &str = "driftless.dev/spec-hash";
+    /// A hash of the applied environment variables (env has no bulk read).
+    pub const ENV_HASH: &str = "driftless.dev/env-hash";
+    /// A hash of the applied process commands (lists hide commands).
+    pub const COMMAND_HASH: &str = "driftless.dev/command-hash";
+    /// The fingerprint (never the value) of the registry credential of the last build.
+    pub const CREDENTIAL: &str = "driftless.dev/credential";
+}
+
+/// What the registry said about one image reference, just before planning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageCheck {
+    /// The tag (or digest) resolved to this digest.
+    Resolved { digest: String },
+    /// Unreachable, unauthorized, not found, not V2: `kind` is `RegistryError::kind`.
+    Failed { kind: String, reason: String },
+}
+
+/// What the registry said, by the image reference as written in git (normalised form).
+pub type Images = BTreeMap<String, ImageCheck>;
+
+/// Run options that are not repo policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// The git commit the desired state came from (`None` for a plain directory).
+    pub revision: Option<String>,
+    /// `--prune` (or-ed with `policy.prune`).
+    pub prune: bool,
+    /// `--adopt` (or-ed with `policy.adopt`).
+    pub adopt: bool,
+    /// `--allow-mass-delete`.
+    pub allow_mass_delete: bool,
+}
+
+/// The plan for one foundation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub foundation: String,
+    pub revision: Option<String>,
+    /// Sorted by target: feature flags first, then apps.
+    pub changes: Vec<Change>,
+    /// The mass-delete guard (or another whole-plan stop) refused the plan: nothing may be
+    /// applied. The changes are still listed for the report.
+    pub refused: Option<String>,
+}
+
+/// What a change is about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Target {
+    FeatureFlag(String),
+    App(AppKey),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::FeatureFlag(name) => write!(f, "feature_flag:{name}"),
+            Target::App(key) => write!(f, "app:{key}"),
+        }
+    }
+}
+
+/// The closed set of actions (DESIGN.md §3). `Unowned` is reported, never drift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    Orphan,
+    Blocked,
+    Noop,
+    Unowned,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Orphan => "orphan",
+            Action::Blocked => "blocked",
+            Action::Noop => "noop",
+            Action::Unowned => "unowned",
+        }
+    }
+
+    /// Whether this counts as drift / pending change (exit code 2).
+    pub fn is_drift(self) -> bool {
+        !matches!(self, Action::Noop | Action::Unowned)
+    }
+}
+
+/// How a change reaches running instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rollout {
+    /// Nothing runs differently (metadata, a stop, a delete, a flag).
+    None,
+    /// Takes effect without restarting instances (instances-only scale, routes).
+    InPlace,
+    /// Stop and start (strategy `restart`).
+    Restart,
+    Rolling,
+    Canary,
+}
+
+impl Rollout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rollout::None => "none",
+            Rollout::InPlace => "in_place",
+            Rollout::Restart => "restart",
+            Rollout::Rolling => "rolling",
+            Rollout::Canary => "canary",
+        }
+    }
+
+    /// The rollout an app's strategy gives to a change that needs new instances.
+    pub fn for_strategy(strategy: Strategy) -> Rollout {
+        match strategy {
+            Strategy::Rolling => Rollout::Rolling,
+            Strategy::Canary => Rollout::Canary,
+            Strategy::Restart => Rollout::Restart,
+        }
+    }
+}
+
+/// One field that differs. Values are JSON; a secret-looking env value is `"(sensitive)"`, a
+/// credential is `"(credential changed)"`, an unreadable value (no bulk read) is `null`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldDiff {
+    /// `instances`, `processes.worker.memory`, `env.GREETING`, `image`, `state`, ...
+    pub path: String,
+    pub live: Value,
+    pub desired: Value,
+}
+
+/// One target's change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub target: Target,
+    pub action: Action,
+    pub fields: Vec<FieldDiff>,
+    pub rollout: Rollout,
+    /// Why, for a person: "not in git; prune is off", "registry.example.com: unauthorized".
+    pub reason: String,
+    /// What apply does (nothing for noop, orphan, blocked, unowned).
+    pub work: Work,
+}
+
+/// What apply executes for a change.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Work {
+    Nothing,
+    SetFlag { name: String, enabled: bool },
+    Create(Box<AppWork>),
+    Update(Box<AppWork>),
+    Delete { guid: String, observed_updated_at: String },
+}
+
+/// Creating or converging one app.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppWork {
+    /// `None` when creating.
+    pub guid: Option<String>,
+    /// The app's `updated_at` when observed: apply fails the change as stale if it moved.
+    pub observed_updated_at: Option<String>,
+    /// The desired settings, provenance annotations included.
+    pub spec: AppSpec,
+    pub strategy: Strategy,
+    /// A new package and build are needed (new app, new image or digest, new credential).
+    pub image: Option<ImageWork>,
+    /// Process types whose instances/memory/disk change.
+    pub scale: BTreeSet<String>,
+    /// Process types whose command or health check change.
+    pub update_processes: BTreeSet<String>,
+    pub env: bool,
+    pub metadata: bool,
+    /// The routes the app must have exactly, when they change.
+    pub routes: Option<BTreeSet<String>>,
+    /// The app must be started (it was stopped) / restarted (env or process changes).
+    pub start: bool,
+    pub restart: bool,
+    /// What runs now, to restore on a failed rollout.
+    pub previous: Option<Previous>,
+}
+
+/// The image to deploy. No secret: apply finds the credential by `registry` host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageWork {
+    /// The reference to deploy (pinned `host/repo:tag@sha256:...` unless `pin_digest: false`).
+    pub reference: String,
+    /// As written in git (normalised), to resolve again just before the push.
+    pub written: String,
+    pub registry: String,
+    pub username: Option<String>,
+    /// The digest the preflight resolved.
+    pub digest: Option<String>,
+}
+
+/// What an app ran before a change: restored when a rollout fails.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Previous {
+    pub env: Option<BTreeMap<String, String>>,
+    pub processes: BTreeMap<String, crate::cf::platform::ProcessTarget>,
+}
+
+/// Counts by action, for summaries.
+pub fn summary(plan: &Plan) -> BTreeMap<Action, usize> {
+    let mut counts = BTreeMap::new();
+    for change in &plan.changes {
+        *counts.entry(change.action).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Whether any change is drift (exit code 2).
+pub fn has_drift(plan: &Plan) -> bool {
+    plan.changes.iter().any(|c| c.action.is_drift())
+}
