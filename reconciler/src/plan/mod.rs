@@ -246,3 +246,38 @@ pub fn summary(plan: &Plan) -> BTreeMap<Action, usize> {
 pub fn has_drift(plan: &Plan) -> bool {
     plan.changes.iter().any(|c| c.action.is_drift())
 }
+
+/// What apply did with one change (`apply --output json`'s `result`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    Applied,
+    Failed,
+    Blocked,
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Failed => "failed",
+            Outcome::Blocked => "blocked",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// The result of applying one change. `error` never holds a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeResult {
+    pub outcome: Outcome,
+    pub error: Option<String>,
+}
+
+/// A plan, and what apply did with it (same order as `plan.changes`), for the renderers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub plan: Plan,
+    /// `None` for `plan` and `drift`.
+    pub results: Option<Vec<ChangeResult>>,
+}
