@@ -377,6 +377,11 @@ impl SimHandle {
         self.shared.sim_image_health(pattern, healthy);
     }
 
+    /// The next `n` async jobs (app and route deletes) end FAILED and change nothing.
+    pub fn fail_next_jobs(&self, n: u32) {
+        self.shared.lock().failing_jobs = n;
+    }
+
     /// `cf enable-feature-flag` / `cf disable-feature-flag`.
     pub fn set_feature_flag(&self, name: &str, enabled: bool) -> Result<(), SimError> {
         self.shared

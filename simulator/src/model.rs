@@ -313,6 +313,8 @@ pub enum JobState {
     Processing,
     #[serde(rename = "COMPLETE")]
     Complete,
+    #[serde(rename = "FAILED")]
+    Failed,
 }
 
 impl JobState {
@@ -320,6 +322,7 @@ impl JobState {
         match self {
             JobState::Processing => "PROCESSING",
             JobState::Complete => "COMPLETE",
+            JobState::Failed => "FAILED",
         }
     }
 }
@@ -341,6 +344,8 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
+    /// The job ends FAILED with this CF error detail, changing nothing.
+    pub fails_with: Option<String>,
 }
 
 /// A feature flag.

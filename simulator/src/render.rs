@@ -815,7 +815,11 @@ pub fn job(base: &str, j: &Job) -> Value {
         "operation": j.operation,
         "state": j.state.as_str(),
         "links": {"self": href(base, &format!("/v3/jobs/{}", j.guid))},
-        "errors": [],
+        "errors": j.fails_with.iter().map(|detail| json!({
+            "code": 10008,
+            "title": "CF-UnprocessableEntity",
+            "detail": detail,
+        })).collect::<Vec<_>>(),
         "warnings": [],
     })
 }

@@ -78,6 +78,8 @@ pub struct State {
     seq: u64,
     pub timing: Timing,
     pub unhealthy_images: BTreeSet<String>,
+    /// The next this many jobs fail (a broker or a blobstore refusing, on a real CC).
+    pub failing_jobs: u32,
     pub orgs: BTreeMap<OrgGuid, Org>,
     pub spaces: BTreeMap<SpaceGuid, Space>,
     pub apps: BTreeMap<AppGuid, App>,
@@ -233,6 +235,7 @@ impl State {
             deployments: BTreeMap::new(),
             revisions: BTreeMap::new(),
             jobs: BTreeMap::new(),
+            failing_jobs: 0,
             feature_flags,
             domains: BTreeMap::new(),
             routes: BTreeMap::new(),
@@ -731,6 +734,7 @@ impl State {
     pub fn delete_app(&mut self, now: DateTime<Utc>, guid: &AppGuid) -> Result<JobGuid, ApiError> {
         self.app(guid)?;
         let job = JobGuid::new(self.guid());
+        let fails_with = self.take_job_failure();
         self.jobs.insert(
             job.clone(),
             Job {
@@ -741,6 +745,7 @@ impl State {
                 created_at: now,
                 updated_at: now,
                 due_at: after(now, self.timing.job),
+                fails_with,
             },
         );
         self.pending_jobs.insert(job.clone());
@@ -1601,6 +1606,7 @@ impl State {
             return Err(ApiError::not_found("Route"));
         }
         let job = JobGuid::new(self.guid());
+        let fails_with = self.take_job_failure();
         self.jobs.insert(
             job.clone(),
             Job {
@@ -1611,6 +1617,7 @@ impl State {
                 created_at: now,
                 updated_at: now,
                 due_at: after(now, self.timing.job),
+                fails_with,
             },
         );
         self.pending_jobs.insert(job.clone());
@@ -1643,6 +1650,17 @@ impl State {
     // ---- time ----------------------------------------------------------------------------
 
     /// Applies every transition due at `now`. Cheap when nothing is pending.
+    fn take_job_failure(&mut self) -> Option<String> {
+        if self.failing_jobs == 0 {
+            return None;
+        }
+        self.failing_jobs -= 1;
+        Some(
+            "The operation could not be completed: the platform refused it (simulated failure)."
+                .into(),
+        )
+    }
+
     pub fn tick(&mut self, now: DateTime<Utc>) {
         let due: Vec<BuildGuid> = self
             .pending_builds
@@ -1669,6 +1687,13 @@ impl State {
             let Some(job) = self.jobs.get(&j).cloned() else {
                 continue;
             };
+            if job.fails_with.is_some() {
+                if let Some(job) = self.jobs.get_mut(&j) {
+                    job.state = JobState::Failed;
+                    job.updated_at = job.due_at;
+                }
+                continue;
+            }
             match &job.target {
                 JobTarget::App(app) => self.purge_app(app),
                 JobTarget::Route(route) => {

@@ -37,6 +37,10 @@ pub struct CfOptions {
     /// Slow down before the rate limit (read from `X-RateLimit-*`) instead of running into it.
     pub pace: bool,
     pub user_agent: String,
+    /// Requests in flight at once to this foundation (apply runs many changes concurrently).
+    pub max_in_flight: usize,
+    /// Accept any TLS certificate (`--skip-ssl-validation`): warned about at connect.
+    pub skip_ssl_validation: bool,
 }
 
 impl Default for CfOptions {
@@ -49,6 +53,8 @@ impl Default for CfOptions {
             max_retry_after: Duration::from_secs(120),
             pace: true,
             user_agent: format!("driftless/{}", env!("CARGO_PKG_VERSION")),
+            max_in_flight: 16,
+            skip_ssl_validation: false,
         }
     }
 }
@@ -72,6 +78,7 @@ pub struct CfHttp {
     options: CfOptions,
     budget: std::sync::Mutex<Budget>,
     throttled: std::sync::atomic::AtomicU64,
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// The rate-limit budget the Cloud Controller last announced.
@@ -115,18 +122,27 @@ impl CfHttp {
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .user_agent(options.user_agent.clone())
+            .tls_danger_accept_invalid_certs(options.skip_ssl_validation)
             .build()
             .map_err(|e| CfError::Protocol {
                 method: "GET".into(),
                 path: "/".into(),
                 detail: format!("http client: {e}"),
             })?;
+        if options.skip_ssl_validation {
+            tracing::warn!(
+                api = %api,
+                "TLS certificate validation is off for this foundation (--skip-ssl-validation): \
+                 anyone on the network path can read and change what driftless sends, tokens included."
+            );
+        }
         let mut client = CfHttp {
             http,
             api,
             token_url: String::new(),
             login,
             token: tokio::sync::Mutex::new(None),
+            in_flight: tokio::sync::Semaphore::new(options.max_in_flight.max(1)),
             options,
             budget: std::sync::Mutex::new(Budget::default()),
             throttled: std::sync::atomic::AtomicU64::new(0),
@@ -282,9 +298,21 @@ impl CfHttp {
                     tokio::time::sleep(wait).await;
                 }
             }
-            let result = send_once(&self.http, method.clone(), url, body, token.as_ref()).await;
+            let result = {
+                let _permit = self
+                    .in_flight
+                    .acquire()
+                    .await
+                    .map_err(|_| CfError::Transport {
+                        method: method.to_string(),
+                        path: url.to_owned(),
+                        reason: "the client is shutting down".into(),
+                    })?;
+                send_once(&self.http, method.clone(), url, body, token.as_ref()).await
+            };
             let error = match result {
                 Ok(answer) => {
+                    tracing::debug!(%method, url, status = answer.status, "Cloud Controller request.");
                     self.note_budget(&answer.headers);
                     return Ok(answer);
                 }

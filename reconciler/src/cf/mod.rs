@@ -7,11 +7,11 @@
 //! 5xx, 429 (sleeping `Retry-After`) and transport errors with jittered exponential backoff.
 //! Tokens and passwords are `Secret`s: they never reach logs or errors.
 //!
-//! Still to come (issue 4): the `Platform` trait, the v3 and v2 clients over this core, the
-//! request budget that reads `X-RateLimit-*`, and the bulk `observe`.
+//! [`platform::Platform`] is what the reconciler uses: [`v3::V3`] implements it over this core.
 
 pub mod http;
 pub mod platform;
+pub mod poll;
 pub mod v3;
 
 /// A failed Cloud Foundry (or UAA) request. Carries no secret.
@@ -48,6 +48,12 @@ pub enum CfError {
         path: String,
         reason: String,
     },
+    /// A build, deployment, start or job ended in failure.
+    #[error("{what} failed: {reason}")]
+    Failed { what: String, reason: String },
+    /// A wait passed its deadline.
+    #[error("{what} did not finish within {after_s} s")]
+    Timeout { what: String, after_s: u64 },
     /// An answer we cannot read.
     #[error("{method} {path}: {detail}")]
     Protocol {
@@ -65,7 +71,10 @@ impl CfError {
             CfError::Api { status, .. } | CfError::Status { status, .. } => {
                 *status >= 500 || *status == 429
             }
-            CfError::Login { .. } | CfError::Protocol { .. } => false,
+            CfError::Login { .. }
+            | CfError::Protocol { .. }
+            | CfError::Failed { .. }
+            | CfError::Timeout { .. } => false,
         }
     }
 
@@ -79,6 +88,8 @@ impl CfError {
             CfError::Login { .. } => "login",
             CfError::Transport { .. } => "transport",
             CfError::Protocol { .. } => "protocol",
+            CfError::Failed { .. } => "failed",
+            CfError::Timeout { .. } => "timeout",
         }
     }
 

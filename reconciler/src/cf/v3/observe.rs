@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::{CfError, http::CfHttp};
+use crate::cf::{CfError, http::CfHttp};
 use crate::model::{
     AppKey, AppName, SpaceKey,
     live::{Live, LiveApp, LiveProcess, MANAGED_LABEL},
