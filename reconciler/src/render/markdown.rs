@@ -157,6 +157,7 @@ fn text(text: &str) -> String {
                 out.push(c);
             }
             '\r' | '\n' => out.push(' '),
+            c if c.is_control() => out.push('\u{fffd}'),
             _ => out.push(c),
         }
     }

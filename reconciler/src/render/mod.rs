@@ -42,9 +42,10 @@ mod tests;
 
 use std::{fmt, str::FromStr};
 
-use serde_json::{Map, Value, json as json_value};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::plan::{Action, Change, ChangeResult, Outcome, Report};
+use crate::plan::{Action, ChangeResult, FieldDiff, Outcome, Report};
 
 /// An output format (`--output text|json|markdown|junit`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -99,86 +100,123 @@ impl FromStr for Format {
 }
 
 /// Renders reports (one per foundation, in the order given) in `format`. The result ends with a
-/// newline. JSON of one report is that report's object; of several (or none), an array.
+/// newline. JSON of one report is that report's object; of several (or none), an array. JSON
+/// keys come in the order of DESIGN.md §3.
 pub fn render(reports: &[Report], format: Format) -> String {
     match format {
         Format::Text => text::render(reports),
-        Format::Json => {
-            let document = match reports {
-                [report] => json(report),
-                _ => Value::Array(reports.iter().map(json).collect()),
-            };
-            pretty(&document)
-        }
+        Format::Json => match reports {
+            [report] => pretty(&Document::of(report)),
+            _ => pretty(&reports.iter().map(Document::of).collect::<Vec<_>>()),
+        },
         Format::Markdown => markdown::render(reports),
         Format::Junit => junit::render(reports),
     }
 }
 
 /// The stable JSON document of one report (DESIGN.md §3). `result` and `error` are present on
-/// every change exactly when the report has apply results.
+/// every change exactly when the report has apply results; every summary key is present.
 pub fn json(report: &Report) -> Value {
-    let plan = &report.plan;
-    let changes: Vec<Value> = plan
-        .changes
-        .iter()
-        .enumerate()
-        .map(|(change_idx, change)| {
-            let mut object = change_json(change);
-            if report.results.is_some() {
-                let result = result_at(report, change_idx);
-                object.insert(
-                    "result".to_owned(),
-                    result.map_or(Value::Null, |r| Value::from(r.outcome.as_str())),
-                );
-                object.insert(
-                    "error".to_owned(),
-                    result
-                        .and_then(|r| r.error.as_deref())
-                        .map_or(Value::Null, Value::from),
-                );
-            }
-            Value::Object(object)
-        })
-        .collect();
-    let mut summary = Map::new();
-    for (action, n_changes) in counts(report) {
-        summary.insert(action.as_str().to_owned(), Value::from(n_changes));
-    }
-    json_value!({
-        "revision": plan.revision,
-        "foundation": plan.foundation,
-        "refused": plan.refused,
-        "changes": changes,
-        "summary": summary,
-    })
+    serde_json::to_value(Document::of(report))
+        .expect("a document of strings, numbers and JSON values always serializes")
 }
 
-fn change_json(change: &Change) -> Map<String, Value> {
-    let fields: Vec<Value> = change
-        .fields
-        .iter()
-        .map(|field| {
-            json_value!({
-                "path": field.path,
-                "live": field.live,
-                "desired": field.desired,
+/// The JSON document, with its keys in contract order.
+#[derive(Serialize)]
+struct Document<'a> {
+    revision: Option<&'a str>,
+    foundation: &'a str,
+    refused: Option<&'a str>,
+    changes: Vec<ChangeDocument<'a>>,
+    summary: Summary,
+}
+
+#[derive(Serialize)]
+struct ChangeDocument<'a> {
+    target: String,
+    action: &'static str,
+    fields: Vec<FieldDocument<'a>>,
+    rollout: &'static str,
+    reason: &'a str,
+    /// `Some(null)` when apply reported nothing for this change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<Option<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Option<&'a str>>,
+}
+
+#[derive(Serialize)]
+struct FieldDocument<'a> {
+    path: &'a str,
+    live: &'a Value,
+    desired: &'a Value,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    create: usize,
+    update: usize,
+    delete: usize,
+    orphan: usize,
+    blocked: usize,
+    noop: usize,
+    unowned: usize,
+}
+
+impl<'a> Document<'a> {
+    fn of(report: &'a Report) -> Document<'a> {
+        let plan = &report.plan;
+        let changes = plan
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(change_idx, change)| {
+                let applied = report
+                    .results
+                    .as_ref()
+                    .map(|_| result_at(report, change_idx));
+                ChangeDocument {
+                    target: change.target.to_string(),
+                    action: change.action.as_str(),
+                    fields: change
+                        .fields
+                        .iter()
+                        .map(|field| FieldDocument {
+                            path: &field.path,
+                            live: &field.live,
+                            desired: &field.desired,
+                        })
+                        .collect(),
+                    rollout: change.rollout.as_str(),
+                    reason: &change.reason,
+                    result: applied.map(|r| r.map(|r| r.outcome.as_str())),
+                    error: applied.map(|r| r.and_then(|r| r.error.as_deref())),
+                }
             })
-        })
-        .collect();
-    let mut object = Map::new();
-    object.insert("target".to_owned(), Value::from(change.target.to_string()));
-    object.insert("action".to_owned(), Value::from(change.action.as_str()));
-    object.insert("fields".to_owned(), Value::Array(fields));
-    object.insert("rollout".to_owned(), Value::from(change.rollout.as_str()));
-    object.insert("reason".to_owned(), Value::from(change.reason.as_str()));
-    object
+            .collect();
+        let [create, update, delete, orphan, blocked, noop, unowned] =
+            counts(report).map(|(_, n_changes)| n_changes);
+        Document {
+            revision: plan.revision.as_deref(),
+            foundation: &plan.foundation,
+            refused: plan.refused.as_deref(),
+            changes,
+            summary: Summary {
+                create,
+                update,
+                delete,
+                orphan,
+                blocked,
+                noop,
+                unowned,
+            },
+        }
+    }
 }
 
-fn pretty(document: &Value) -> String {
-    // A `Value` has string keys only, so serializing it cannot fail; the fallback keeps the
-    // function total without an unwrap.
-    let mut out = serde_json::to_string_pretty(document).unwrap_or_else(|_| document.to_string());
+fn pretty(document: &impl Serialize) -> String {
+    let mut out = serde_json::to_string_pretty(document)
+        .expect("a document of strings, numbers and JSON values always serializes");
     out.push('\n');
     out
 }
@@ -238,7 +276,7 @@ fn value_text(value: &Value) -> String {
 }
 
 /// `path: live -> desired`, the one-line form of a field diff in text and JUnit.
-fn diff_line(field: &crate::plan::FieldDiff) -> String {
+fn diff_line(field: &FieldDiff) -> String {
     format!(
         "{}: {} -> {}",
         field.path,

@@ -276,7 +276,7 @@ fn hostile() -> Report {
                 app("s|p", "x`y"),
                 Action::Update,
                 Rollout::Restart,
-                "uses <script>&\"q\"' | *bold* _u_ [l](x) `t`\nsecond line",
+                "uses <script>&\"q\"' | *bold* _u_ [l](x) `t`\nsecond \u{1b}[31mline",
             ),
             &[
                 (
@@ -401,22 +401,22 @@ fn text_multiple_foundations_and_escaping() {
         &[hostile(), clean("dev")],
         Format::Text,
         expect![[r#"
-        Foundation a&b <"c'> | d at (working directory)
+            Foundation a&b <"c'> | d at (working directory)
 
-        ~ app:acme/s|p/x`y [restart]: uses <script>&"q"' | *bold* _u_ [l](x) `t`\nsecond line
-            env.A|B: "pipe | and `tick` and ``two``" -> "<b>&amp;</b>"
-            env.NL: "line1\nline2\ttab" -> "'single' \"double\""
-            env.CTRL: "bell\u0007" -> "`"
+            ~ app:acme/s|p/x`y [restart]: uses <script>&"q"' | *bold* _u_ [l](x) `t`\nsecond \u{1b}[31mline
+                env.A|B: "pipe | and `tick` and ``two``" -> "<b>&amp;</b>"
+                env.NL: "line1\nline2\ttab" -> "'single' \"double\""
+                env.CTRL: "bell\u0007" -> "`"
 
-        Plan: 0 to create, 1 to update, 0 to delete, 0 blocked, 0 orphan.
+            Plan: 0 to create, 1 to update, 0 to delete, 0 blocked, 0 orphan.
 
-        Foundation dev at 0123456789abcdef0123456789abcdef01234567
+            Foundation dev at 0123456789abcdef0123456789abcdef01234567
 
-        No changes: the foundation matches git.
+            No changes: the foundation matches git.
 
-        2 unchanged, 0 not managed by driftless.
-        Plan: 0 to create, 0 to update, 0 to delete, 0 blocked, 0 orphan.
-    "#]],
+            2 unchanged, 0 not managed by driftless.
+            Plan: 0 to create, 0 to update, 0 to delete, 0 blocked, 0 orphan.
+        "#]],
     );
 }
 
@@ -428,148 +428,148 @@ fn json_every_action() {
         &[every_action()],
         Format::Json,
         expect![[r#"
-        {
-          "changes": [
             {
-              "action": "update",
-              "fields": [
+              "revision": "4f4dbeb2c0e1a7d9b3f5e6a8c9d0e1f2a3b4c5d6",
+              "foundation": "prod",
+              "refused": null,
+              "changes": [
                 {
-                  "desired": true,
-                  "live": false,
-                  "path": "enabled"
-                }
-              ],
-              "reason": "feature flag differs",
-              "rollout": "none",
-              "target": "feature_flag:diego_docker"
-            },
-            {
-              "action": "create",
-              "fields": [
-                {
-                  "desired": "registry.example.com/api:1.4",
-                  "live": null,
-                  "path": "image"
-                },
-                {
-                  "desired": 2,
-                  "live": null,
-                  "path": "instances"
-                }
-              ],
-              "reason": "not on the foundation",
-              "rollout": "rolling",
-              "target": "app:acme/prod/api"
-            },
-            {
-              "action": "update",
-              "fields": [
-                {
-                  "desired": "registry.example.com/billing:1.5",
-                  "live": "registry.example.com/billing:1.4",
-                  "path": "image"
-                },
-                {
-                  "desired": "(sensitive)",
-                  "live": "(sensitive)",
-                  "path": "env.DB_PASSWORD"
-                },
-                {
-                  "desired": "(credential changed)",
-                  "live": "(credential changed)",
-                  "path": "docker.credential"
-                }
-              ],
-              "reason": "image and credential changed",
-              "rollout": "canary",
-              "target": "app:acme/prod/billing"
-            },
-            {
-              "action": "update",
-              "fields": [
-                {
-                  "desired": "hello",
-                  "live": "hi",
-                  "path": "env.GREETING"
-                }
-              ],
-              "reason": "env differs",
-              "rollout": "restart",
-              "target": "app:acme/prod/cron"
-            },
-            {
-              "action": "delete",
-              "fields": [],
-              "reason": "not in git; prune is on",
-              "rollout": "none",
-              "target": "app:acme/prod/legacy"
-            },
-            {
-              "action": "unowned",
-              "fields": [],
-              "reason": "exists and is not managed by driftless",
-              "rollout": "none",
-              "target": "app:acme/prod/manual"
-            },
-            {
-              "action": "orphan",
-              "fields": [],
-              "reason": "not in git; prune is off",
-              "rollout": "none",
-              "target": "app:acme/prod/old"
-            },
-            {
-              "action": "blocked",
-              "fields": [],
-              "reason": "exists and is not managed by driftless",
-              "rollout": "none",
-              "target": "app:acme/prod/shop"
-            },
-            {
-              "action": "noop",
-              "fields": [],
-              "reason": "",
-              "rollout": "none",
-              "target": "app:acme/prod/static"
-            },
-            {
-              "action": "update",
-              "fields": [
-                {
-                  "desired": 3,
-                  "live": 1,
-                  "path": "processes.web.instances"
-                },
-                {
-                  "desired": [
-                    "a.example.com",
-                    "b.example.com"
+                  "target": "feature_flag:diego_docker",
+                  "action": "update",
+                  "fields": [
+                    {
+                      "path": "enabled",
+                      "live": false,
+                      "desired": true
+                    }
                   ],
-                  "live": [
-                    "a.example.com"
+                  "rollout": "none",
+                  "reason": "feature flag differs"
+                },
+                {
+                  "target": "app:acme/prod/api",
+                  "action": "create",
+                  "fields": [
+                    {
+                      "path": "image",
+                      "live": null,
+                      "desired": "registry.example.com/api:1.4"
+                    },
+                    {
+                      "path": "instances",
+                      "live": null,
+                      "desired": 2
+                    }
                   ],
-                  "path": "routes"
+                  "rollout": "rolling",
+                  "reason": "not on the foundation"
+                },
+                {
+                  "target": "app:acme/prod/billing",
+                  "action": "update",
+                  "fields": [
+                    {
+                      "path": "image",
+                      "live": "registry.example.com/billing:1.4",
+                      "desired": "registry.example.com/billing:1.5"
+                    },
+                    {
+                      "path": "env.DB_PASSWORD",
+                      "live": "(sensitive)",
+                      "desired": "(sensitive)"
+                    },
+                    {
+                      "path": "docker.credential",
+                      "live": "(credential changed)",
+                      "desired": "(credential changed)"
+                    }
+                  ],
+                  "rollout": "canary",
+                  "reason": "image and credential changed"
+                },
+                {
+                  "target": "app:acme/prod/cron",
+                  "action": "update",
+                  "fields": [
+                    {
+                      "path": "env.GREETING",
+                      "live": "hi",
+                      "desired": "hello"
+                    }
+                  ],
+                  "rollout": "restart",
+                  "reason": "env differs"
+                },
+                {
+                  "target": "app:acme/prod/legacy",
+                  "action": "delete",
+                  "fields": [],
+                  "rollout": "none",
+                  "reason": "not in git; prune is on"
+                },
+                {
+                  "target": "app:acme/prod/manual",
+                  "action": "unowned",
+                  "fields": [],
+                  "rollout": "none",
+                  "reason": "exists and is not managed by driftless"
+                },
+                {
+                  "target": "app:acme/prod/old",
+                  "action": "orphan",
+                  "fields": [],
+                  "rollout": "none",
+                  "reason": "not in git; prune is off"
+                },
+                {
+                  "target": "app:acme/prod/shop",
+                  "action": "blocked",
+                  "fields": [],
+                  "rollout": "none",
+                  "reason": "exists and is not managed by driftless"
+                },
+                {
+                  "target": "app:acme/prod/static",
+                  "action": "noop",
+                  "fields": [],
+                  "rollout": "none",
+                  "reason": ""
+                },
+                {
+                  "target": "app:acme/prod/worker",
+                  "action": "update",
+                  "fields": [
+                    {
+                      "path": "processes.web.instances",
+                      "live": 1,
+                      "desired": 3
+                    },
+                    {
+                      "path": "routes",
+                      "live": [
+                        "a.example.com"
+                      ],
+                      "desired": [
+                        "a.example.com",
+                        "b.example.com"
+                      ]
+                    }
+                  ],
+                  "rollout": "in_place",
+                  "reason": "scale"
                 }
               ],
-              "reason": "scale",
-              "rollout": "in_place",
-              "target": "app:acme/prod/worker"
+              "summary": {
+                "create": 1,
+                "update": 4,
+                "delete": 1,
+                "orphan": 1,
+                "blocked": 1,
+                "noop": 1,
+                "unowned": 1
+              }
             }
-          ],
-          "foundation": "prod",
-          "refused": null,
-          "revision": "4f4dbeb2c0e1a7d9b3f5e6a8c9d0e1f2a3b4c5d6",
-          "summary": {
-            "blocked": 1,
-            "create": 1,
-            "delete": 1,
-            "noop": 1,
-            "orphan": 1,
-            "unowned": 1,
-            "update": 4
-          }
-        }
-    "#]],
+        "#]],
     );
 }
 
@@ -579,80 +579,80 @@ fn json_apply_results() {
         &[applied()],
         Format::Json,
         expect![[r#"
-        {
-          "changes": [
             {
-              "action": "create",
-              "error": null,
-              "fields": [
+              "revision": "4f4dbeb2c0e1a7d9b3f5e6a8c9d0e1f2a3b4c5d6",
+              "foundation": "prod",
+              "refused": null,
+              "changes": [
                 {
-                  "desired": 2,
-                  "live": null,
-                  "path": "instances"
+                  "target": "app:acme/prod/api",
+                  "action": "create",
+                  "fields": [
+                    {
+                      "path": "instances",
+                      "live": null,
+                      "desired": 2
+                    }
+                  ],
+                  "rollout": "rolling",
+                  "reason": "not on the foundation",
+                  "result": "applied",
+                  "error": null
+                },
+                {
+                  "target": "app:acme/prod/billing",
+                  "action": "update",
+                  "fields": [
+                    {
+                      "path": "image",
+                      "live": "billing:1.4",
+                      "desired": "billing:1.5"
+                    }
+                  ],
+                  "rollout": "rolling",
+                  "reason": "image changed",
+                  "result": "failed",
+                  "error": "deploy image: deployment failed: instances crashed"
+                },
+                {
+                  "target": "app:acme/prod/old",
+                  "action": "orphan",
+                  "fields": [],
+                  "rollout": "none",
+                  "reason": "not in git; prune is off",
+                  "result": "skipped",
+                  "error": null
+                },
+                {
+                  "target": "app:acme/prod/shop",
+                  "action": "blocked",
+                  "fields": [],
+                  "rollout": "none",
+                  "reason": "exists and is not managed by driftless",
+                  "result": "blocked",
+                  "error": null
+                },
+                {
+                  "target": "app:acme/prod/static",
+                  "action": "noop",
+                  "fields": [],
+                  "rollout": "none",
+                  "reason": "",
+                  "result": "skipped",
+                  "error": null
                 }
               ],
-              "reason": "not on the foundation",
-              "result": "applied",
-              "rollout": "rolling",
-              "target": "app:acme/prod/api"
-            },
-            {
-              "action": "update",
-              "error": "deploy image: deployment failed: instances crashed",
-              "fields": [
-                {
-                  "desired": "billing:1.5",
-                  "live": "billing:1.4",
-                  "path": "image"
-                }
-              ],
-              "reason": "image changed",
-              "result": "failed",
-              "rollout": "rolling",
-              "target": "app:acme/prod/billing"
-            },
-            {
-              "action": "orphan",
-              "error": null,
-              "fields": [],
-              "reason": "not in git; prune is off",
-              "result": "skipped",
-              "rollout": "none",
-              "target": "app:acme/prod/old"
-            },
-            {
-              "action": "blocked",
-              "error": null,
-              "fields": [],
-              "reason": "exists and is not managed by driftless",
-              "result": "blocked",
-              "rollout": "none",
-              "target": "app:acme/prod/shop"
-            },
-            {
-              "action": "noop",
-              "error": null,
-              "fields": [],
-              "reason": "",
-              "result": "skipped",
-              "rollout": "none",
-              "target": "app:acme/prod/static"
+              "summary": {
+                "create": 1,
+                "update": 1,
+                "delete": 0,
+                "orphan": 1,
+                "blocked": 1,
+                "noop": 1,
+                "unowned": 0
+              }
             }
-          ],
-          "foundation": "prod",
-          "refused": null,
-          "revision": "4f4dbeb2c0e1a7d9b3f5e6a8c9d0e1f2a3b4c5d6",
-          "summary": {
-            "blocked": 1,
-            "create": 1,
-            "delete": 0,
-            "noop": 1,
-            "orphan": 1,
-            "unowned": 0,
-            "update": 1
-          }
-        }
-    "#]],
+        "#]],
     );
 }
 
@@ -662,85 +662,85 @@ fn json_multiple_foundations_is_an_array() {
         &[refused(), hostile()],
         Format::Json,
         expect![[r#"
-        [
-          {
-            "changes": [
+            [
               {
-                "action": "delete",
-                "fields": [],
-                "reason": "not in git; prune is on",
-                "rollout": "none",
-                "target": "app:acme/qa/a"
-              },
-              {
-                "action": "delete",
-                "fields": [],
-                "reason": "not in git; prune is on",
-                "rollout": "none",
-                "target": "app:acme/qa/b"
-              },
-              {
-                "action": "noop",
-                "fields": [],
-                "reason": "",
-                "rollout": "none",
-                "target": "app:acme/qa/c"
-              }
-            ],
-            "foundation": "staging",
-            "refused": "would delete 2 of 3 managed apps; pass --allow-mass-delete to proceed",
-            "revision": null,
-            "summary": {
-              "blocked": 0,
-              "create": 0,
-              "delete": 2,
-              "noop": 1,
-              "orphan": 0,
-              "unowned": 0,
-              "update": 0
-            }
-          },
-          {
-            "changes": [
-              {
-                "action": "update",
-                "fields": [
+                "revision": null,
+                "foundation": "staging",
+                "refused": "would delete 2 of 3 managed apps; pass --allow-mass-delete to proceed",
+                "changes": [
                   {
-                    "desired": "<b>&amp;</b>",
-                    "live": "pipe | and `tick` and ``two``",
-                    "path": "env.A|B"
+                    "target": "app:acme/qa/a",
+                    "action": "delete",
+                    "fields": [],
+                    "rollout": "none",
+                    "reason": "not in git; prune is on"
                   },
                   {
-                    "desired": "'single' \"double\"",
-                    "live": "line1\nline2\ttab",
-                    "path": "env.NL"
+                    "target": "app:acme/qa/b",
+                    "action": "delete",
+                    "fields": [],
+                    "rollout": "none",
+                    "reason": "not in git; prune is on"
                   },
                   {
-                    "desired": "`",
-                    "live": "bell\u0007",
-                    "path": "env.CTRL"
+                    "target": "app:acme/qa/c",
+                    "action": "noop",
+                    "fields": [],
+                    "rollout": "none",
+                    "reason": ""
                   }
                 ],
-                "reason": "uses <script>&\"q\"' | *bold* _u_ [l](x) `t`\nsecond line",
-                "rollout": "restart",
-                "target": "app:acme/s|p/x`y"
+                "summary": {
+                  "create": 0,
+                  "update": 0,
+                  "delete": 2,
+                  "orphan": 0,
+                  "blocked": 0,
+                  "noop": 1,
+                  "unowned": 0
+                }
+              },
+              {
+                "revision": null,
+                "foundation": "a&b <\"c'> | d",
+                "refused": null,
+                "changes": [
+                  {
+                    "target": "app:acme/s|p/x`y",
+                    "action": "update",
+                    "fields": [
+                      {
+                        "path": "env.A|B",
+                        "live": "pipe | and `tick` and ``two``",
+                        "desired": "<b>&amp;</b>"
+                      },
+                      {
+                        "path": "env.NL",
+                        "live": "line1\nline2\ttab",
+                        "desired": "'single' \"double\""
+                      },
+                      {
+                        "path": "env.CTRL",
+                        "live": "bell\u0007",
+                        "desired": "`"
+                      }
+                    ],
+                    "rollout": "restart",
+                    "reason": "uses <script>&\"q\"' | *bold* _u_ [l](x) `t`\nsecond \u001b[31mline"
+                  }
+                ],
+                "summary": {
+                  "create": 0,
+                  "update": 1,
+                  "delete": 0,
+                  "orphan": 0,
+                  "blocked": 0,
+                  "noop": 0,
+                  "unowned": 0
+                }
               }
-            ],
-            "foundation": "a&b <\"c'> | d",
-            "refused": null,
-            "revision": null,
-            "summary": {
-              "blocked": 0,
-              "create": 0,
-              "delete": 0,
-              "noop": 0,
-              "orphan": 0,
-              "unowned": 0,
-              "update": 1
-            }
-          }
-        ]
-    "#]],
+            ]
+        "#]],
     );
 }
 
@@ -987,56 +987,56 @@ fn markdown_refused_and_escaping() {
         &[refused(), hostile()],
         Format::Markdown,
         expect![[r####"
-        ### driftless plan: `staging`
+            ### driftless plan: `staging`
 
-        Revision: *(working directory)*
+            Revision: *(working directory)*
 
-        > [!CAUTION]
-        > **Plan refused:** would delete 2 of 3 managed apps; pass --allow-mass-delete to proceed. Nothing will be applied.
+            > [!CAUTION]
+            > **Plan refused:** would delete 2 of 3 managed apps; pass --allow-mass-delete to proceed. Nothing will be applied.
 
-        | Action | Count |
-        |---|---:|
-        | create | 0 |
-        | update | 0 |
-        | delete | 2 |
-        | orphan | 0 |
-        | blocked | 0 |
-        | noop | 1 |
-        | unowned | 0 |
+            | Action | Count |
+            |---|---:|
+            | create | 0 |
+            | update | 0 |
+            | delete | 2 |
+            | orphan | 0 |
+            | blocked | 0 |
+            | noop | 1 |
+            | unowned | 0 |
 
-        | Target | Action | Rollout | Reason |
-        |---|---|---|---|
-        | `app:acme/qa/a` | delete | none | not in git; prune is on |
-        | `app:acme/qa/b` | delete | none | not in git; prune is on |
+            | Target | Action | Rollout | Reason |
+            |---|---|---|---|
+            | `app:acme/qa/a` | delete | none | not in git; prune is on |
+            | `app:acme/qa/b` | delete | none | not in git; prune is on |
 
-        ### driftless plan: `a&b <"c'> | d`
+            ### driftless plan: `a&b <"c'> | d`
 
-        Revision: *(working directory)*
+            Revision: *(working directory)*
 
-        | Action | Count |
-        |---|---:|
-        | create | 0 |
-        | update | 1 |
-        | delete | 0 |
-        | orphan | 0 |
-        | blocked | 0 |
-        | noop | 0 |
-        | unowned | 0 |
+            | Action | Count |
+            |---|---:|
+            | create | 0 |
+            | update | 1 |
+            | delete | 0 |
+            | orphan | 0 |
+            | blocked | 0 |
+            | noop | 0 |
+            | unowned | 0 |
 
-        | Target | Action | Rollout | Reason |
-        |---|---|---|---|
-        | ``app:acme/s\|p/x`y`` | update | restart | uses \<script\>\&"q"' \| \*bold\* \_u\_ \[l\](x) \`t\` second line |
+            | Target | Action | Rollout | Reason |
+            |---|---|---|---|
+            | ``app:acme/s\|p/x`y`` | update | restart | uses \<script\>\&"q"' \| \*bold\* \_u\_ \[l\](x) \`t\` second �\[31mline |
 
-        <details><summary><code>app:acme/s|p/x`y</code> (update)</summary>
+            <details><summary><code>app:acme/s|p/x`y</code> (update)</summary>
 
-        | Field | Live | Desired |
-        |---|---|---|
-        | `env.A\|B` | ```"pipe \| and `tick` and ``two``"``` | `"<b>&amp;</b>"` |
-        | `env.NL` | `"line1\nline2\ttab"` | `"'single' \"double\""` |
-        | `env.CTRL` | `"bell\u0007"` | ``"`"`` |
+            | Field | Live | Desired |
+            |---|---|---|
+            | `env.A\|B` | ```"pipe \| and `tick` and ``two``"``` | `"<b>&amp;</b>"` |
+            | `env.NL` | `"line1\nline2\ttab"` | `"'single' \"double\""` |
+            | `env.CTRL` | `"bell\u0007"` | ``"`"`` |
 
-        </details>
-    "####]],
+            </details>
+        "####]],
     );
 }
 
@@ -1144,35 +1144,35 @@ fn junit_refused_and_escaping() {
         &[refused(), hostile()],
         Format::Junit,
         expect![[r#"
-        <?xml version="1.0" encoding="UTF-8"?>
-        <testsuites name="driftless" tests="5" failures="4" errors="0" skipped="0">
-          <testsuite name="staging" tests="4" failures="3" errors="0" skipped="0">
-            <testcase classname="staging" name="plan">
-              <failure message="plan refused: would delete 2 of 3 managed apps; pass --allow-mass-delete to proceed" type="refused">Nothing will be applied.
-        </failure>
-            </testcase>
-            <testcase classname="staging" name="app:acme/qa/a">
-              <failure message="not in git; prune is on" type="delete">delete app:acme/qa/a: not in git; prune is on
-        </failure>
-            </testcase>
-            <testcase classname="staging" name="app:acme/qa/b">
-              <failure message="not in git; prune is on" type="delete">delete app:acme/qa/b: not in git; prune is on
-        </failure>
-            </testcase>
-            <testcase classname="staging" name="app:acme/qa/c"/>
-          </testsuite>
-          <testsuite name="a&amp;b &lt;&quot;c&apos;&gt; | d" tests="1" failures="1" errors="0" skipped="0">
-            <testcase classname="a&amp;b &lt;&quot;c&apos;&gt; | d" name="app:acme/s|p/x`y">
-              <failure message="uses &lt;script&gt;&amp;&quot;q&quot;&apos; | *bold* _u_ [l](x) `t`&#10;second line" type="update">update app:acme/s|p/x`y [restart]: uses &lt;script&gt;&amp;"q"' | *bold* _u_ [l](x) `t`
-        second line
-          env.A|B: "pipe | and `tick` and ``two``" -&gt; "&lt;b&gt;&amp;amp;&lt;/b&gt;"
-          env.NL: "line1\nline2\ttab" -&gt; "'single' \"double\""
-          env.CTRL: "bell\u0007" -&gt; "`"
-        </failure>
-            </testcase>
-          </testsuite>
-        </testsuites>
-    "#]],
+            <?xml version="1.0" encoding="UTF-8"?>
+            <testsuites name="driftless" tests="5" failures="4" errors="0" skipped="0">
+              <testsuite name="staging" tests="4" failures="3" errors="0" skipped="0">
+                <testcase classname="staging" name="plan">
+                  <failure message="plan refused: would delete 2 of 3 managed apps; pass --allow-mass-delete to proceed" type="refused">Nothing will be applied.
+            </failure>
+                </testcase>
+                <testcase classname="staging" name="app:acme/qa/a">
+                  <failure message="not in git; prune is on" type="delete">delete app:acme/qa/a: not in git; prune is on
+            </failure>
+                </testcase>
+                <testcase classname="staging" name="app:acme/qa/b">
+                  <failure message="not in git; prune is on" type="delete">delete app:acme/qa/b: not in git; prune is on
+            </failure>
+                </testcase>
+                <testcase classname="staging" name="app:acme/qa/c"/>
+              </testsuite>
+              <testsuite name="a&amp;b &lt;&quot;c&apos;&gt; | d" tests="1" failures="1" errors="0" skipped="0">
+                <testcase classname="a&amp;b &lt;&quot;c&apos;&gt; | d" name="app:acme/s|p/x`y">
+                  <failure message="uses &lt;script&gt;&amp;&quot;q&quot;&apos; | *bold* _u_ [l](x) `t`&#10;second �[31mline" type="update">update app:acme/s|p/x`y [restart]: uses &lt;script&gt;&amp;"q"' | *bold* _u_ [l](x) `t`
+            second �[31mline
+              env.A|B: "pipe | and `tick` and ``two``" -&gt; "&lt;b&gt;&amp;amp;&lt;/b&gt;"
+              env.NL: "line1\nline2\ttab" -&gt; "'single' \"double\""
+              env.CTRL: "bell\u0007" -&gt; "`"
+            </failure>
+                </testcase>
+              </testsuite>
+            </testsuites>
+        "#]],
     );
 }
 
@@ -1233,7 +1233,7 @@ fn junit_is_well_formed_with_matching_counts() {
         .expect("the hostile change fails");
     assert_eq!(
         failure.attrs["message"],
-        "uses <script>&\"q\"' | *bold* _u_ [l](x) `t`\nsecond line"
+        "uses <script>&\"q\"' | *bold* _u_ [l](x) `t`\nsecond \u{fffd}[31mline"
     );
     assert!(
         failure

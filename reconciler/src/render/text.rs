@@ -107,7 +107,20 @@ fn sign(action: Action) -> Option<char> {
     }
 }
 
-/// Free text (reasons, errors) kept on its line, so the layout cannot be forged or broken.
+/// Free text (reasons, errors) kept on its line, so the layout cannot be forged or broken, and
+/// free of control characters, so it cannot drive the terminal.
 fn one_line(text: &str) -> String {
-    text.replace('\r', "\\r").replace('\n', "\\n")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
