@@ -8,5 +8,6 @@ pub mod load;
 pub mod model;
 pub mod plan;
 pub mod registry;
+pub mod render;
 pub mod secret;
 pub mod yaml;

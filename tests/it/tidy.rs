@@ -44,6 +44,7 @@ fn pure_modules_stay_pure() {
         "reconciler/src/load/config.rs",
         "reconciler/src/load/manifest.rs",
         "reconciler/src/registry/challenge.rs",
+        "reconciler/src/render",
         "schema/src",
     ];
     let banned = [
