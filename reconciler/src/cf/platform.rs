@@ -101,6 +101,12 @@ pub trait Platform: Send + Sync {
         scope: &BTreeSet<SpaceKey>,
     ) -> impl Future<Output = Result<Live, CfError>> + Send;
 
+    /// The app's `updated_at` now (`None`: the app is gone), to refuse stale changes.
+    fn app_updated_at(
+        &self,
+        app_guid: &str,
+    ) -> impl Future<Output = Result<Option<String>, CfError>> + Send;
+
     /// One app's environment variables (the per-app read of a deep check).
     fn read_env(
         &self,

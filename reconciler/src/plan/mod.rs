@@ -33,6 +33,9 @@ pub mod provenance {
     pub const COMMAND_HASH: &str = "driftless.dev/command-hash";
     /// The fingerprint (never the value) of the registry credential of the last build.
     pub const CREDENTIAL: &str = "driftless.dev/credential";
+    /// `<revision>@<digest>` of a rollout that failed and was rolled back: not retried until
+    /// git moves (or the digest does).
+    pub const FAILED_ROLLOUT: &str = "driftless.dev/failed-rollout";
 }
 
 /// What the registry said about one image reference, just before planning.

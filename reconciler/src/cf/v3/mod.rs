@@ -101,6 +101,14 @@ impl Platform for V3 {
         observe(&self.cf, scope).await
     }
 
+    async fn app_updated_at(&self, app_guid: &str) -> Result<Option<String>, CfError> {
+        match self.cf.get(&format!("/v3/apps/{app_guid}")).await {
+            Ok(app) => Ok(app["updated_at"].as_str().map(str::to_owned)),
+            Err(error) if error.code() == Some(10010) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     async fn read_env(&self, app_guid: &str) -> Result<BTreeMap<String, String>, CfError> {
         let body = self
             .cf

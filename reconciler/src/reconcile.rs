@@ -1,0 +1,292 @@
+//! One reconcile of one foundation, the imperative shell around the pure core:
+//! observe -> (env reads where needed) -> preflight (registry) -> plan -> apply -> report.
+//!
+//! Written against [`Platform`] and [`ImageResolver`], so the same code drives Cloud Foundry
+//! (v3), Stackato (v2) and the simulator.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+};
+
+use futures_util::{StreamExt as _, stream};
+
+use crate::{
+    apply::{self, ApplyOptions, ImageResolver},
+    cf::{CfError, platform::Platform},
+    model::{FoundationConfig, FoundationDesired, ImageRef, RepoConfig, live::Live},
+    plan::{self, ImageCheck, Images, PlanContext, PlanOptions, Report, provenance::ENV_HASH},
+    registry::{Endpoint, RegistryClient, RegistryError},
+    secret::{self, Credentials, SecretSource},
+};
+
+/// Registry credentials by host, resolved from `driftless.yaml` references at run time.
+#[derive(Debug, Default)]
+pub struct RegistryCredentials {
+    pub found: BTreeMap<String, Credentials>,
+    /// Hosts whose reference could not be resolved, and why (never the value).
+    pub broken: BTreeMap<String, String>,
+}
+
+/// Resolves every `registries:` entry's reference (env var, file, docker config.json).
+pub fn registry_credentials(config: &RepoConfig, source: &impl SecretSource) -> RegistryCredentials {
+    let mut out = RegistryCredentials::default();
+    for registry in &config.registries {
+        let resolved = match (&registry.password, &registry.docker_config, &registry.username) {
+            (Some(password), _, Some(username)) => secret::resolve(password, source)
+                .map(|password| Credentials {
+                    username: username.clone(),
+                    password,
+                })
+                .map_err(|e| e.to_string()),
+            (_, Some(path), _) => source
+                .file(Path::new(path))
+                .map_err(|reason| format!("read docker config {path}: {reason}"))
+                .and_then(|text| {
+                    secret::docker_config_credentials(&text, &registry.host, path)
+                        .map_err(|e| e.to_string())
+                }),
+            _ => continue,
+        };
+        match resolved {
+            Ok(credentials) => {
+                out.found.insert(registry.host.clone(), credentials);
+            }
+            Err(reason) => {
+                out.broken.insert(
+                    registry.host.clone(),
+                    format!("credentials for registry {}: {reason}", registry.host),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The registries as the preflight reaches them: a client, credentials, insecure hosts.
+#[derive(Debug)]
+pub struct Registries {
+    pub client: RegistryClient,
+    pub credentials: BTreeMap<String, Credentials>,
+    /// Hosts reached over plain HTTP (`insecure: true`, and loopback hosts).
+    pub insecure: BTreeSet<String>,
+}
+
+impl Registries {
+    fn credentials_for(&self, host: &str) -> Option<&Credentials> {
+        self.credentials
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(host))
+            .map(|(_, c)| c)
+    }
+
+    fn is_insecure(&self, host: &str) -> bool {
+        let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+        self.insecure.iter().any(|h| h.eq_ignore_ascii_case(host))
+            || matches!(name, "localhost" | "127.0.0.1" | "[::1]")
+    }
+}
+
+impl ImageResolver for Registries {
+    async fn resolve(&self, image: &ImageRef) -> Result<String, RegistryError> {
+        let endpoint = Endpoint::for_registry(&image.registry, self.is_insecure(&image.registry));
+        self.client
+            .resolve(&endpoint, image, self.credentials_for(&image.registry))
+            .await
+            .map(|r| r.digest)
+    }
+}
+
+/// Resolves every distinct image the desired apps use, `concurrency` at a time.
+pub async fn check_images<R: ImageResolver>(
+    resolver: &R,
+    desired: &FoundationDesired,
+    broken: &BTreeMap<String, String>,
+    concurrency: usize,
+) -> Images {
+    let images: BTreeSet<&ImageRef> = desired.apps.values().map(|a| &a.image).collect();
+    stream::iter(images)
+        .map(|image| async move {
+            let check = match broken
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case(&image.registry))
+            {
+                Some((_, reason)) => ImageCheck::Failed {
+                    kind: "credentials".into(),
+                    reason: reason.clone(),
+                },
+                None => match resolver.resolve(image).await {
+                    Ok(digest) => ImageCheck::Resolved { digest },
+                    Err(error) => ImageCheck::Failed {
+                        kind: error.kind().into(),
+                        reason: error.to_string(),
+                    },
+                },
+            };
+            (image.to_string(), check)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+/// What the CLI keeps between runs so a no-op reconcile reads no env: per app GUID, the
+/// `updated_at` at which its env was read and found equal to git's (its hash). Values are
+/// never stored, only hashes.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct EnvCache {
+    pub apps: BTreeMap<String, CachedEnv>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CachedEnv {
+    pub updated_at: String,
+    pub env_hash: String,
+}
+
+impl EnvCache {
+    /// The cache file of a foundation in `dir`.
+    pub fn path(dir: &Path, api: &str) -> PathBuf {
+        let name: String = api
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        dir.join(format!("env-{name}.json"))
+    }
+
+    /// Reads the cache (missing or unreadable: empty, which only costs env reads).
+    pub fn read(path: &Path) -> EnvCache {
+        std::fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(self).unwrap_or_default())?;
+        std::fs::rename(tmp, path)
+    }
+}
+
+/// Reads the env of every owned, declared app whose `updated_at` moved since its env was last
+/// seen equal to git's; the others keep `env: None` and compare by hash.
+pub async fn read_envs<P: Platform>(
+    platform: &P,
+    desired: &FoundationDesired,
+    live: &mut Live,
+    cache: &mut EnvCache,
+    concurrency: usize,
+) -> Result<usize, CfError> {
+    let mut wanted = Vec::new();
+    for (key, app) in &mut live.apps {
+        let Some(want) = desired.apps.get(key) else {
+            continue;
+        };
+        if !app.owned {
+            continue;
+        }
+        let want_hash = plan::env_hash(&want.env);
+        match cache.apps.get(&app.guid) {
+            Some(seen) if seen.updated_at == app.updated_at => {
+                // Unchanged since it was read and found equal to git's at that time.
+                app.annotations
+                    .insert(ENV_HASH.to_owned(), seen.env_hash.clone());
+            }
+            _ => wanted.push((key.clone(), app.guid.clone(), want_hash)),
+        }
+    }
+    let reads = wanted.len();
+    let results: Vec<_> = stream::iter(wanted)
+        .map(|(key, guid, want_hash)| async move {
+            (key, guid, want_hash, platform.read_env(&guid).await)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for (key, guid, want_hash, env) in results {
+        let env = env?;
+        let Some(app) = live.apps.get_mut(&key) else {
+            continue;
+        };
+        let hash = plan::env_hash(&env);
+        if hash == want_hash {
+            cache.apps.insert(
+                guid,
+                CachedEnv {
+                    updated_at: app.updated_at.clone(),
+                    env_hash: hash,
+                },
+            );
+        } else {
+            cache.apps.remove(&guid);
+        }
+        app.env = Some(env);
+    }
+    Ok(reads)
+}
+
+/// Everything one reconcile of one foundation needs besides the platform.
+pub struct Reconcile<'a> {
+    pub desired: &'a FoundationDesired,
+    pub config: &'a RepoConfig,
+    pub foundation: &'a FoundationConfig,
+    pub registries: &'a Registries,
+    pub broken_credentials: &'a BTreeMap<String, String>,
+    pub options: PlanOptions,
+    /// `None`: plan only.
+    pub apply: Option<ApplyOptions>,
+    pub concurrency: usize,
+}
+
+/// Observes, plans and (when asked) applies; the report of what was found and done.
+pub async fn reconcile<P: Platform>(
+    platform: &P,
+    run: &Reconcile<'_>,
+    cache: &mut EnvCache,
+) -> Result<Report, CfError> {
+    let mut live = platform.observe(&run.desired.spaces).await?;
+    let reads = read_envs(platform, run.desired, &mut live, cache, run.concurrency).await?;
+    tracing::debug!(
+        apps = live.apps.len(),
+        env_reads = reads,
+        "Observed the foundation."
+    );
+    let images = check_images(
+        run.registries,
+        run.desired,
+        run.broken_credentials,
+        run.concurrency,
+    )
+    .await;
+    let fingerprints: BTreeMap<String, String> = run
+        .registries
+        .credentials
+        .iter()
+        .map(|(host, c)| (host.clone(), secret::fingerprint(c)))
+        .collect();
+    let cx = PlanContext {
+        config: run.config,
+        foundation: run.foundation,
+        credentials: &fingerprints,
+        options: &run.options,
+    };
+    let plan = plan::plan(run.desired, &live, &images, &cx);
+    let results = match &run.apply {
+        Some(options) => Some(
+            apply::apply(
+                platform,
+                run.registries,
+                &run.registries.credentials,
+                &plan,
+                options,
+            )
+            .await,
+        ),
+        None => None,
+    };
+    Ok(Report { plan, results })
+}
