@@ -455,12 +455,9 @@ fn app_change(
 
     let reason = match (&delta.tag_moved, live_app) {
         (_, None) => format!("new app ({})", wanted.written),
-        (Some((old, new)), Some(_)) if delta.image => format!(
-            "tag moved: redeploying {} ({} -> {})",
-            wanted.written,
-            short_digest(old),
-            short_digest(new)
-        ),
+        (Some((old, new)), Some(_)) if delta.image => {
+            format!("tag moved: redeploying {} ({old} -> {new})", wanted.written)
+        }
         _ => summarise(&delta.fields),
     };
     let reason = if adopting {
@@ -495,13 +492,6 @@ fn noop(target: Target, reason: &str) -> Change {
         rollout: Rollout::None,
         reason: reason.to_owned(),
         work: Work::Nothing,
-    }
-}
-
-fn short_digest(digest: &str) -> String {
-    match digest.split_once(':') {
-        Some((algorithm, hex)) => format!("{algorithm}:{}", &hex[..hex.len().min(12)]),
-        None => digest.to_owned(),
     }
 }
 
@@ -597,7 +587,7 @@ fn diff_image(wanted: &Wanted<'_>, live: Option<&LiveApp>, delta: &mut Delta) {
         delta.image = true;
     } else {
         let changed = match &wanted.deploy {
-            Some(deploy) => live_image.as_deref() != Some(deploy.to_string().as_str()),
+            Some(deploy) => !live_image.as_deref().is_some_and(|l| same_image(l, deploy)),
             // The digest is unknown: compare what git wrote with what was deployed from git.
             None => {
                 let deployed = live_written.cloned().or_else(|| {
@@ -618,8 +608,9 @@ fn diff_image(wanted: &Wanted<'_>, live: Option<&LiveApp>, delta: &mut Delta) {
             delta.image = true;
         }
     }
+    // A credential no longer needed (a public image) needs no new build: the old one pulls.
     let live_credential = live.annotations.get(provenance::CREDENTIAL);
-    if live_credential != wanted.credential {
+    if wanted.credential.is_some() && live_credential != wanted.credential {
         let shown = |c: Option<&String>, text: &str| match c {
             Some(_) => json!(text),
             None => Value::Null,
@@ -630,6 +621,17 @@ fn diff_image(wanted: &Wanted<'_>, live: Option<&LiveApp>, delta: &mut Delta) {
             shown(wanted.credential, "(credential changed)"),
         );
         delta.image = true;
+    }
+}
+
+/// Whether a live reference runs `deploy`: two pinned references are the same image when
+/// repository and digest agree (the tag beside a digest is only a label).
+fn same_image(live: &str, deploy: &ImageRef) -> bool {
+    match (ImageRef::parse(live), &deploy.digest) {
+        (Ok(live), Some(digest)) if live.digest.is_some() => {
+            live.name() == deploy.name() && live.digest.as_ref() == Some(digest)
+        }
+        _ => live == deploy.to_string(),
     }
 }
 
