@@ -5,10 +5,57 @@
 //! policy, it builds a closed set of actions per target with field-level diffs, the rollout each
 //! needs, a human reason, and the [`Work`] that `apply` executes. Nothing secret is in a plan:
 //! credentials are named by registry host and fingerprint, and apply resolves them itself.
+//!
+//! The rules:
+//!
+//! - **Feature flags.** Only flags declared in the foundation's `feature_flags` are targets; a
+//!   declared flag whose live value differs is an `update` (`Work::SetFlag`). `diego_docker`
+//!   is never turned off implicitly: a declared `false` is honoured (it is explicit) and its
+//!   reason says that it stops every docker app. While `diego_docker` is off and not declared
+//!   true, app changes that start instances are `blocked`.
+//! - **Apps git declares.** Absent live: `create`. Owned: a field diff, `update` or `noop`.
+//!   Not owned: `blocked` ("exists and is not managed by driftless") unless adopting
+//!   (`--adopt` or `policy.adopt`), which adds the managed label and converges the app.
+//!   Suspended apps (`settings.suspend`) are `noop` when in sync and `blocked` ("suspended")
+//!   when they drift.
+//! - **Apps git does not declare**, in managed spaces: owned ones are `delete` with prune on
+//!   (`--prune` or `policy.prune`) and `orphan` without; unowned ones are `unowned` (reported,
+//!   not drift). Nothing is pruned in an unreadable space; apps in `desired.unknown` are
+//!   `blocked` and never changed or deleted.
+//! - **Invalid `driftless.yaml`**: every create, update and delete becomes `blocked`.
+//! - **Mass-delete guard**: more deletes than `policy.max_delete_fraction` of the owned apps in
+//!   scope (and at least 2) set [`Plan::refused`] unless `--allow-mass-delete`.
+//! - **Normalisation** ([`normalise`]): Cloud Foundry's defaults (1 instance, 1024 MB memory and
+//!   disk, `port` checks for `web` and `process` for other types, `/` for `http` checks),
+//!   normalised image references, env as maps, routes as sets (`Routes::Default` is
+//!   `<name>.<default domain>`, a random route the app already has is kept). Only desired
+//!   process types, labels and annotations are compared; the rest of the live app is left alone.
+//!   A `timeout` git does not give is not compared.
+//! - **Hidden values**: env and commands have no bulk read; when the live value is unknown, the
+//!   provenance hashes ([`env_hash`], [`command_hash`]) recorded at the last apply stand in.
+//!   Secret-looking env values show as `(sensitive)`, credentials as `(credential changed)`.
+//! - **Rollouts**: instances or routes only: `in_place`; memory, disk, health check, command or
+//!   env: the app's strategy (a restart); a new image, a moved digest or a new credential: the
+//!   strategy with an image build; metadata only: `none`; a stopped app is started; a create is
+//!   `none`.
+//! - **Images**: with `policy.pin_digest` the deployed reference is pinned to the digest the
+//!   preflight resolved. A change that starts instances (create, image, restart, start, scale
+//!   up) needs [`ImageCheck::Resolved`], else it is `blocked` with the registry's reason and the
+//!   running app is left alone; changes that start nothing proceed. `allowed_registries` and
+//!   `require_digest` block a drifting app. A tag that now resolves to another digest than the
+//!   one recorded is redeployed (`tag_moved: redeploy`) or `blocked` ("tag moved: ...").
+//! - **Provenance**: every applied spec carries the managed label and the [`provenance`]
+//!   annotations; they are written with a change, never a reason for one.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
+
+mod build;
+pub mod normalise;
+
+pub use build::{DIEGO_DOCKER, DIEGO_DOCKER_OFF, PlanContext, plan};
+pub use normalise::{command_hash, env_hash, spec_hash};
 
 use crate::{
     cf::platform::AppSpec,
@@ -215,7 +262,9 @@ pub struct AppWork {
     pub metadata: bool,
     /// The routes the app must have exactly, when they change.
     pub routes: Option<BTreeSet<String>>,
-    /// The app must be started (it was stopped) / restarted (env or process changes).
+    /// The app must be started (it was stopped) / restarted (env or process changes). Both
+    /// are `false` when `image` is set: the deploy starts a stopped app and replaces running
+    /// instances itself.
     pub start: bool,
     pub restart: bool,
     /// What runs now, to restore on a failed rollout.
@@ -290,3 +339,6 @@ pub struct Report {
     /// `None` for `plan` and `drift`.
     pub results: Option<Vec<ChangeResult>>,
 }
+
+#[cfg(test)]
+mod tests;
