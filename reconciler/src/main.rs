@@ -4,6 +4,14 @@ use clap::Parser as _;
 
 fn main() {
     let cli = driftless::cli::Cli::parse();
+    // Logs go to stderr (stdout carries reports); `DRIFTLESS_LOG=debug` shows every request.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DRIFTLESS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let mut output = driftless::cli::Output {
         out: std::io::stdout().lock(),
         err: std::io::stderr().lock(),

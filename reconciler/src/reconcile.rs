@@ -202,7 +202,8 @@ pub async fn read_envs<P: Platform>(
     let reads = wanted.len();
     let results: Vec<_> = stream::iter(wanted)
         .map(|(key, guid, want_hash)| async move {
-            (key, guid, want_hash, platform.read_env(&guid).await)
+            let env = platform.read_env(&guid).await;
+            (key, guid, want_hash, env)
         })
         .buffer_unordered(concurrency.max(1))
         .collect()
@@ -230,6 +231,7 @@ pub async fn read_envs<P: Platform>(
 }
 
 /// Everything one reconcile of one foundation needs besides the platform.
+#[derive(Debug)]
 pub struct Reconcile<'a> {
     pub desired: &'a FoundationDesired,
     pub config: &'a RepoConfig,

@@ -80,6 +80,10 @@ pub mod provenance {
     pub const COMMAND_HASH: &str = "driftless.dev/command-hash";
     /// The fingerprint (never the value) of the registry credential of the last build.
     pub const CREDENTIAL: &str = "driftless.dev/credential";
+    /// The droplet driftless last made current, and the exact reference it runs: while the
+    /// app's current droplet is this one, observe knows its image without reading droplets.
+    pub const DROPLET: &str = "driftless.dev/droplet";
+    pub const DEPLOYED_IMAGE: &str = "driftless.dev/deployed-image";
     /// `<revision>@<digest>` of a rollout that failed and was rolled back: not retried until
     /// git moves (or the digest does).
     pub const FAILED_ROLLOUT: &str = "driftless.dev/failed-rollout";

@@ -1,21 +1,48 @@
 //! Cloud Foundry CC API v3 reads: the bulk observation of a scope.
 //!
-//! [`observe`] costs a fixed handful of paged list requests whatever the number of apps: apps
-//! (with `include=space.organization`), processes, droplets, routes (each by `space_guids`),
-//! ACTIVE deployments, feature flags. Nothing is read per app.
+//! [`observe`] costs a fixed handful of paged list requests whatever the number of apps:
+//! feature flags, spaces (with their orgs), domains, then apps, processes and routes of the
+//! scope's spaces (GUID lists chunked), and ACTIVE deployments. Droplets are read only for apps
+//! whose current droplet is not the one driftless recorded in its annotations (pushed by hand,
+//! unowned, or never deployed by driftless), by GUID. Nothing is read per app.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::cf::{CfError, http::CfHttp};
-use crate::model::{
-    AppKey, AppName, SpaceKey,
-    live::{Live, LiveApp, LiveProcess, MANAGED_LABEL},
+use crate::{
+    cf::{CfError, http::CfHttp},
+    model::{
+        AppKey, AppName, SpaceKey,
+        live::{Live, LiveApp, LiveProcess, MANAGED_LABEL},
+    },
+    plan::provenance::{DEPLOYED_IMAGE, DROPLET},
 };
 
 /// What lists show instead of a process's command.
 const HIDDEN_IN_LISTS: &str = "[PRIVATE DATA HIDDEN IN LISTS]";
+
+/// GUIDs per filter value: keeps request URLs well under common 8 KiB limits.
+pub const GUIDS_PER_REQUEST: usize = 100;
+
+/// Lists `path` filtered by `filter` = each chunk of `guids` in turn.
+async fn list_by(
+    cf: &CfHttp,
+    path: &str,
+    filter: &str,
+    guids: &[&str],
+    extra: &[(&str, &str)],
+) -> Result<Vec<Value>, CfError> {
+    let mut all = Vec::new();
+    for chunk in guids.chunks(GUIDS_PER_REQUEST) {
+        let joined = chunk.join(",");
+        let mut query = vec![(filter, joined.as_str())];
+        query.extend_from_slice(extra);
+        let (items, _) = cf.list(path, &query).await?;
+        all.extend(items);
+    }
+    Ok(all)
+}
 
 /// Observes every app in the `scope` spaces (owned by driftless or not) and the feature flags.
 pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, CfError> {
@@ -32,8 +59,16 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
         .find(|d| d["relationships"]["organization"]["data"].is_null())
         .and_then(|d| d["name"].as_str())
         .map(str::to_owned);
-    let (apps, included) = cf
-        .list("/v3/apps", &[("include", "space.organization")])
+    if scope.is_empty() {
+        return Ok(live);
+    }
+    let names: BTreeSet<&str> = scope.iter().map(|s| s.space.as_str()).collect();
+    let names = names.into_iter().collect::<Vec<_>>().join(",");
+    let (spaces, included) = cf
+        .list(
+            "/v3/spaces",
+            &[("include", "organization"), ("names", names.as_str())],
+        )
         .await?;
     let orgs: BTreeMap<&str, &str> = included["organizations"]
         .as_array()
@@ -42,7 +77,7 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
         .filter_map(|o| Some((o["guid"].as_str()?, o["name"].as_str()?)))
         .collect();
     let mut space_keys: BTreeMap<String, SpaceKey> = BTreeMap::new();
-    for space in included["spaces"].as_array().into_iter().flatten() {
+    for space in &spaces {
         let (Some(guid), Some(name)) = (space["guid"].as_str(), space["name"].as_str()) else {
             continue;
         };
@@ -62,6 +97,8 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
     if space_keys.is_empty() {
         return Ok(live);
     }
+    let space_guids: Vec<&str> = space_keys.keys().map(String::as_str).collect();
+    let apps = list_by(cf, "/v3/apps", "space_guids", &space_guids, &[]).await?;
     let mut by_guid: BTreeMap<String, (AppKey, LiveApp, Option<String>)> = BTreeMap::new();
     for app in &apps {
         let space = app["relationships"]["space"]["data"]["guid"]
@@ -73,18 +110,26 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
             continue;
         };
         let labels = strings(&app["metadata"]["labels"]);
+        let annotations = strings(&app["metadata"]["annotations"]);
         let owned = labels.get(MANAGED_LABEL).is_some_and(|v| v == "true");
         let droplet = app["relationships"]["current_droplet"]["data"]["guid"]
             .as_str()
             .map(str::to_owned);
+        // The droplet driftless deployed is still current: its image is on record.
+        let image = match (&droplet, annotations.get(DROPLET)) {
+            (Some(current), Some(recorded)) if owned && current == recorded => {
+                annotations.get(DEPLOYED_IMAGE).cloned()
+            }
+            _ => None,
+        };
         let live_app = LiveApp {
             guid: guid.to_owned(),
             started: app["state"] == "STARTED",
             updated_at: app["updated_at"].as_str().unwrap_or_default().to_owned(),
             owned,
             labels,
-            annotations: strings(&app["metadata"]["annotations"]),
-            image: None,
+            annotations,
+            image,
             processes: BTreeMap::new(),
             routes: BTreeSet::new(),
             deployment: None,
@@ -96,10 +141,8 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
         };
         by_guid.insert(guid.to_owned(), (key, live_app, droplet));
     }
-    let spaces = space_keys.keys().cloned().collect::<Vec<_>>().join(",");
-    let scoped = [("space_guids", spaces.as_str())];
 
-    let (processes, _) = cf.list("/v3/processes", &scoped).await?;
+    let processes = list_by(cf, "/v3/processes", "space_guids", &space_guids, &[]).await?;
     for p in &processes {
         let Some((_, app, _)) = p["relationships"]["app"]["data"]["guid"]
             .as_str()
@@ -139,24 +182,26 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
         );
     }
 
-    let (droplets, _) = cf
-        .list(
-            "/v3/droplets",
-            &[("space_guids", spaces.as_str()), ("states", "STAGED")],
-        )
-        .await?;
-    let images: BTreeMap<&str, &str> = droplets
-        .iter()
-        .filter_map(|d| Some((d["guid"].as_str()?, d["image"].as_str()?)))
+    // Droplets only where the annotations do not already tell the image.
+    let unknown: Vec<&str> = by_guid
+        .values()
+        .filter(|(_, app, _)| app.image.is_none())
+        .filter_map(|(_, _, droplet)| droplet.as_deref())
         .collect();
-    for (_, app, droplet) in by_guid.values_mut() {
-        app.image = droplet
-            .as_deref()
-            .and_then(|d| images.get(d))
-            .map(|i| (*i).to_owned());
+    if !unknown.is_empty() {
+        let droplets = list_by(cf, "/v3/droplets", "guids", &unknown, &[]).await?;
+        let images: BTreeMap<String, String> = droplets
+            .iter()
+            .filter_map(|d| Some((d["guid"].as_str()?.to_owned(), d["image"].as_str()?.to_owned())))
+            .collect();
+        for (_, app, droplet) in by_guid.values_mut() {
+            if app.image.is_none() {
+                app.image = droplet.as_deref().and_then(|d| images.get(d)).cloned();
+            }
+        }
     }
 
-    let (routes, _) = cf.list("/v3/routes", &scoped).await?;
+    let routes = list_by(cf, "/v3/routes", "space_guids", &space_guids, &[]).await?;
     for route in &routes {
         let Some(url) = route["url"].as_str() else {
             continue;

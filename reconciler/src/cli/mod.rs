@@ -2,6 +2,8 @@
 //!
 //! Only subcommands that work exist; each later feature adds its own.
 
+pub mod reconcile;
+
 use std::{
     io::Write,
     path::{Path, PathBuf},
@@ -16,6 +18,10 @@ use crate::load::{self, LoadOptions};
 pub mod exit {
     pub const OK: i32 = 0;
     pub const ERROR: i32 = 1;
+    /// `plan --detailed-exitcode` and `drift`: something is not as git says.
+    pub const DRIFT: i32 = 2;
+    /// `apply`: some change failed or was blocked.
+    pub const APPLY_FAILED: i32 = 3;
 }
 
 /// driftless: declarative GitOps for docker-image apps on Cloud Foundry and HP Stackato.
@@ -38,6 +44,30 @@ pub enum Command {
         /// Treat warnings (unknown keys) as errors.
         #[arg(long)]
         strict: bool,
+    },
+    /// Show what apply would change on each foundation, and why.
+    ///
+    /// Exits 0 (or 2 with --detailed-exitcode when anything would change), 1 on errors.
+    Plan {
+        #[command(flatten)]
+        args: reconcile::RunArgs,
+        /// Exit 2 when the plan has changes (drift, pending, blocked or orphaned targets).
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Converge each foundation to git: exactly the plan's changes.
+    ///
+    /// Exits 0 when every change was applied, 3 when some failed or were blocked, 1 on errors.
+    Apply {
+        #[command(flatten)]
+        args: reconcile::RunArgs,
+    },
+    /// Report drift between git and each foundation (a plan as a report).
+    ///
+    /// Exits 0 when clean, 2 on drift, 1 on errors.
+    Drift {
+        #[command(flatten)]
+        args: reconcile::RunArgs,
     },
     /// Serve a simulated Cloud Foundry foundation (Cloud Controller v3, UAA, optionally the
     /// Stackato v2 dialect and an embedded Docker registry) until interrupted.
@@ -137,6 +167,12 @@ pub fn run<O: Write, E: Write>(cli: Cli, output: &mut Output<O, E>) -> anyhow::R
         Command::Validate { dir, strict } => validate(&dir, strict, output),
         Command::Schema { kind, out } => schema(kind, out.as_deref(), output),
         Command::Simulate(args) => simulate(args, output),
+        Command::Plan {
+            args,
+            detailed_exitcode,
+        } => reconcile::run(&args, reconcile::Mode::Plan { detailed_exitcode }, output),
+        Command::Apply { args } => reconcile::run(&args, reconcile::Mode::Apply, output),
+        Command::Drift { args } => reconcile::run(&args, reconcile::Mode::Drift, output),
     }
 }
 
