@@ -1582,6 +1582,9 @@ struct SlotGen {
     desired: Option<DesiredGen>,
     unknown: bool,
     live: Option<LiveGen>,
+    /// Start from what applying the desired app gives, then change it by `mutations`.
+    synced: bool,
+    mutations: Vec<u8>,
 }
 
 #[derive(Clone, Debug)]
@@ -1709,25 +1712,32 @@ fn world_gen() -> impl Strategy<Value = WorldGen> {
         prop::option::of(desired_gen()),
         prop::bool::weighted(0.1),
         prop::option::of(live_gen()),
+        prop::bool::weighted(0.6),
+        prop::collection::vec(0u8..13, 0..3),
     )
-        .prop_map(|(desired, unknown, live)| SlotGen {
+        .prop_map(|(desired, unknown, live, synced, mutations)| SlotGen {
             desired,
             unknown,
             live,
+            synced,
+            mutations,
         });
     (
         prop::collection::vec(slot, SPACES.len() * NAMES.len()),
         prop::collection::vec(prop::bool::weighted(0.2), SPACES.len()),
         prop::collection::vec(
-            prop::option::of(prop_oneof![
-                4 => prop::sample::select(vec!['1', '2']).prop_map(Ok),
-                1 => Just(Err("unreachable")),
-            ]),
+            prop::option::weighted(
+                0.9,
+                prop_oneof![
+                    4 => prop::sample::select(vec!['1', '2']).prop_map(Ok),
+                    1 => Just(Err("unreachable")),
+                ],
+            ),
             IMAGES.len(),
         ),
         (
-            prop::option::of(any::<bool>()),
-            prop::option::of(any::<bool>()),
+            prop_oneof![6 => Just(Some(true)), 1 => Just(Some(false)), 1 => Just(None)],
+            prop_oneof![6 => Just(None), 1 => Just(Some(true)), 1 => Just(Some(false))],
         ),
         (any::<bool>(), any::<bool>(), any::<bool>()),
         (
@@ -1898,6 +1908,45 @@ fn live_app(key: &AppKey, g: &LiveGen) -> LiveApp {
     }
 }
 
+fn mutate(app: &mut LiveApp, mutation: u8) {
+    let web = app.processes.get_mut("web").expect("applied apps have web");
+    match mutation {
+        0 => web.instances += 1,
+        1 => web.instances = 0,
+        2 => web.memory_mb = 256,
+        3 => app.started = false,
+        4 => {
+            app.image = app.image.as_deref().map(|i| {
+                let image = ImageRef::parse(i).unwrap();
+                image.pinned(&digest('2')).to_string()
+            });
+        }
+        5 => {
+            app.annotations.remove(provenance::ENV_HASH);
+        }
+        6 => app.env = Some(BTreeMap::new()),
+        7 => app.routes.clear(),
+        8 => {
+            app.labels.insert("tier".to_owned(), "z".to_owned());
+        }
+        9 => {
+            app.labels.remove(MANAGED_LABEL);
+            app.owned = false;
+        }
+        10 => {
+            app.annotations.remove(provenance::COMMAND_HASH);
+        }
+        11 => {
+            app.annotations
+                .insert(provenance::DIGEST.to_owned(), digest('2'));
+        }
+        _ => {
+            web.health_check_type = "http".to_owned();
+            web.health_check_endpoint = None;
+        }
+    }
+}
+
 struct World {
     desired: FoundationDesired,
     live: Live,
@@ -1954,7 +2003,7 @@ fn world(g: &WorldGen) -> World {
             .feature_flags
             .insert(DIEGO_DOCKER.to_owned(), flag);
     }
-    let images = g
+    let images: Images = g
         .images
         .iter()
         .enumerate()
@@ -1982,6 +2031,53 @@ fn world(g: &WorldGen) -> World {
         .credential
         .map(|fp| BTreeMap::from([("registry.example.com:5000".to_owned(), fp.to_owned())]))
         .unwrap_or_default();
+    // The synced slots: what driftless would have deployed, changed a little behind its back.
+    let mut base_config = RepoConfig::default();
+    base_config.policy.pin_digest = g.pin_digest;
+    let base_images: Images = IMAGES
+        .iter()
+        .map(|i| {
+            let key = ImageRef::parse(i).unwrap().to_string();
+            let check = match images.get(&key) {
+                Some(ImageCheck::Resolved { digest }) => ImageCheck::Resolved {
+                    digest: digest.clone(),
+                },
+                _ => ImageCheck::Resolved {
+                    digest: digest('1'),
+                },
+            };
+            (key, check)
+        })
+        .collect();
+    let mut base_desired = desired.clone();
+    for app in base_desired.apps.values_mut() {
+        app.settings.suspend = false;
+    }
+    let empty = Live {
+        spaces: live.spaces.clone(),
+        apps: BTreeMap::new(),
+        feature_flags: BTreeMap::from([(DIEGO_DOCKER.to_owned(), true)]),
+        default_domain: live.default_domain.clone(),
+    };
+    let base_options = PlanOptions::default();
+    let base_foundation = FoundationConfig::default();
+    let base_cx = PlanContext {
+        config: &base_config,
+        foundation: &base_foundation,
+        credentials: &credentials,
+        options: &base_options,
+    };
+    let base = apply_model(&empty, &plan(&base_desired, &empty, &base_images, &base_cx));
+    for (i, slot) in g.slots.iter().enumerate() {
+        let key = world_key(i);
+        if let (true, Some(app)) = (slot.synced, base.apps.get(&key)) {
+            let mut app = app.clone();
+            for m in &slot.mutations {
+                mutate(&mut app, *m);
+            }
+            live.apps.insert(key, app);
+        }
+    }
     World {
         desired,
         live,
