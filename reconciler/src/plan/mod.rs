@@ -17,7 +17,8 @@
 //!   Not owned: `blocked` ("exists and is not managed by driftless") unless adopting
 //!   (`--adopt` or `policy.adopt`), which adds the managed label and converges the app.
 //!   Suspended apps (`settings.suspend`) are `noop` when in sync and `blocked` ("suspended")
-//!   when they drift.
+//!   when they drift. A drifting app with a deployment in progress is `blocked` until it ends.
+//!   A create in a space that does not exist is `blocked` (driftless does not create spaces).
 //! - **Apps git does not declare**, in managed spaces: owned ones are `delete` with prune on
 //!   (`--prune` or `policy.prune`) and `orphan` without; unowned ones are `unowned` (reported,
 //!   not drift). Nothing is pruned in an unreadable space; apps in `desired.unknown` are

@@ -441,6 +441,7 @@ fn live_app_line(live: &mut Live, app: &str, tokens: &[&str]) {
                 );
             }
             "noenv" => app.env = None,
+            "deployment" => app.deployment = Some(v.to_owned()),
             _ if k.starts_with("label:") => {
                 app.labels
                     .insert(k["label:".len()..].to_owned(), v.to_owned());
@@ -1006,7 +1007,7 @@ applications:
 ",
         "applied\nacme/prod/web env=GREETING=hi;API_TOKEN=old-token;EXTRA=1",
         expect![[r#"
-            update app:acme/prod/web rolling env.API_TOKEN (sensitive) -> (sensitive), env.EXTRA 1 -> (none), env.GREETING hi -> hello
+            update app:acme/prod/web rolling env.API_TOKEN changed, env.EXTRA 1 -> (none), env.GREETING hi -> hello
                 env.API_TOKEN: "(sensitive)" -> "(sensitive)"
                 env.EXTRA: "1" -> null
                 env.GREETING: "hi" -> "hello"
@@ -1087,6 +1088,36 @@ fn an_unowned_app_git_declares_is_blocked_unless_adopted() {
             labels.driftless.dev/managed: null -> "true"
             env: null -> "(changed)"
             work: update scale=[web] env metadata restart
+    "#]],
+    );
+}
+
+#[test]
+fn a_drifting_app_with_a_deployment_in_progress_waits() {
+    check(
+        WEB,
+        "applied\nacme/prod/web instances=2 deployment=dep-1",
+        expect![[r#"
+            blocked app:acme/prod/web in_place deployment dep-1 is in progress; planned again after it finishes
+                instances: 2 -> 1
+        "#]],
+    );
+}
+
+#[test]
+fn a_create_in_a_missing_space_is_blocked() {
+    check(
+        WEB,
+        "-space acme/prod",
+        expect![[r#"
+        blocked app:acme/prod/web none space acme/prod does not exist on the foundation (driftless does not create spaces)
+            image: null -> "docker.io/library/nginx:1.27@D1"
+            instances: null -> 1
+            memory: null -> 1024
+            disk: null -> 1024
+            health_check_type: null -> "port"
+            routes: null -> ["web.apps.example.com"]
+            labels.driftless.dev/managed: null -> "true"
     "#]],
     );
 }
@@ -1240,6 +1271,8 @@ applications:
   docker: {image: registry.example.com/team/down:1}
   instances: 1
   metadata: {labels: {tier: web}}
+- name: moved
+  docker: {image: registry.example.com/team/moved:2}
 ";
     check(
         manifest,
@@ -1249,11 +1282,15 @@ acme/prod/up instances=1
 acme/prod/down instances=4 -ann:driftless.dev/image
 registry localhost:5000/team/new:1 fail unreachable connect to localhost:5000: connection refused
 registry registry.example.com/team/up:1 fail unauthorized the registry refused the credential
-registry registry.example.com/team/down:1 fail not_found manifest unknown",
+registry registry.example.com/team/down:1 fail not_found manifest unknown
+acme/prod/moved image=registry.example.com/team/moved:1@D1 ann:driftless.dev/image=registry.example.com/team/moved:1
+registry registry.example.com/team/moved:2 fail not_found manifest unknown: registry.example.com/team/moved:2",
         expect![[r#"
             update app:acme/prod/down in_place instances 4 -> 1
                 instances: 4 -> 1
                 work: update scale=[web] metadata
+            blocked app:acme/prod/moved rolling registry registry.example.com not found: manifest unknown: registry.example.com/team/moved:2
+                image: "registry.example.com/team/moved:1@D1" -> "registry.example.com/team/moved:2"
             blocked app:acme/prod/new none registry localhost:5000 unreachable: connect to localhost:5000: connection refused
                 image: null -> "localhost:5000/team/new:1"
                 instances: null -> 1
@@ -1280,6 +1317,15 @@ registry registry.example.com/team/down:1 fail not_found manifest unknown",
                 labels.driftless.dev/managed: null -> "true"
                 labels.tier: null -> "web"
                 work: create image=registry.example.com/team/down:1@D1 routes=[down.apps.example.com]
+            create app:acme/prod/moved none new app (registry.example.com/team/moved:2)
+                image: null -> "registry.example.com/team/moved:2@D1"
+                instances: null -> 1
+                memory: null -> 1024
+                disk: null -> 1024
+                health_check_type: null -> "port"
+                routes: null -> ["moved.apps.example.com"]
+                labels.driftless.dev/managed: null -> "true"
+                work: create image=registry.example.com/team/moved:2@D1 routes=[moved.apps.example.com]
             blocked app:acme/prod/new none image localhost:5000/team/new:1 was not checked in its registry
                 image: null -> "localhost:5000/team/new:1"
                 instances: null -> 1
