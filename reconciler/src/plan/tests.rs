@@ -871,6 +871,14 @@ acme/prod/theirs image=nginx:1.0";
 }
 
 #[test]
+fn unowned_apps_are_reported_but_are_not_drift() {
+    let fx = fixture(WEB, "applied\nacme/prod/theirs image=nginx:1.0");
+    let plan = fx.plan();
+    assert!(!has_drift(&plan), "{}", render(&plan, true));
+    assert_eq!(summary(&plan).get(&Action::Unowned), Some(&1));
+}
+
+#[test]
 fn apps_outside_the_managed_spaces_are_not_targets() {
     check(
         WEB,
