@@ -39,6 +39,7 @@ fn pure_modules_stay_pure() {
     let root = workspace_root();
     let pure = [
         "reconciler/src/model",
+        "reconciler/src/plan",
         "reconciler/src/yaml.rs",
         "reconciler/src/diag.rs",
         "reconciler/src/load/config.rs",

@@ -390,6 +390,14 @@ fn app_change(
     if delta.is_empty() {
         return noop(target, "up to date");
     }
+    if let Some(deployment) = live_app.and_then(|a| a.deployment.as_ref()) {
+        // Someone (or an earlier apply) is rolling the app out: acting now would fight it, and
+        // its processes show a moment of the rollout, not a settled state.
+        return blocked(
+            format!("deployment {deployment} is in progress; planned again after it finishes"),
+            delta,
+        );
+    }
     if live_app.is_none() && !live.spaces.contains_key(&app.key.space) {
         return blocked(
             format!(
@@ -500,7 +508,14 @@ fn summarise(fields: &[FieldDiff]) -> String {
     let mut parts: Vec<String> = fields
         .iter()
         .take(3)
-        .map(|f| format!("{} {} -> {}", f.path, show(&f.live), show(&f.desired)))
+        .map(|f| {
+            if f.live == f.desired {
+                // Both sides hidden (a secret-looking env value): only the change is news.
+                format!("{} changed", f.path)
+            } else {
+                format!("{} {} -> {}", f.path, show(&f.live), show(&f.desired))
+            }
+        })
         .collect();
     if fields.len() > 3 {
         parts.push(format!("and {} more", fields.len() - 3));

@@ -17,7 +17,8 @@
 //!   Not owned: `blocked` ("exists and is not managed by driftless") unless adopting
 //!   (`--adopt` or `policy.adopt`), which adds the managed label and converges the app.
 //!   Suspended apps (`settings.suspend`) are `noop` when in sync and `blocked` ("suspended")
-//!   when they drift.
+//!   when they drift. A drifting app with a deployment in progress is `blocked` until it ends.
+//!   A create in a space that does not exist is `blocked` (driftless does not create spaces).
 //! - **Apps git does not declare**, in managed spaces: owned ones are `delete` with prune on
 //!   (`--prune` or `policy.prune`) and `orphan` without; unowned ones are `unowned` (reported,
 //!   not drift). Nothing is pruned in an unreadable space; apps in `desired.unknown` are
@@ -44,8 +45,12 @@
 //!   running app is left alone; changes that start nothing proceed. `allowed_registries` and
 //!   `require_digest` block a drifting app. A tag that now resolves to another digest than the
 //!   one recorded is redeployed (`tag_moved: redeploy`) or `blocked` ("tag moved: ...").
+//!   Two pinned references are the same image when repository and digest agree.
 //! - **Provenance**: every applied spec carries the managed label and the [`provenance`]
-//!   annotations; they are written with a change, never a reason for one.
+//!   annotations; they are written with a change, never a reason for one. The hashes are 16 hex
+//!   digits of sha256 over canonical JSON (sorted maps). Known limit: the env hash covers the
+//!   values, so someone who can read annotations and knows every other value could confirm a
+//!   guess of a weak secret; it never reveals one.
 
 use std::collections::{BTreeMap, BTreeSet};
 

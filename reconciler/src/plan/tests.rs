@@ -441,6 +441,7 @@ fn live_app_line(live: &mut Live, app: &str, tokens: &[&str]) {
                 );
             }
             "noenv" => app.env = None,
+            "deployment" => app.deployment = Some(v.to_owned()),
             _ if k.starts_with("label:") => {
                 app.labels
                     .insert(k["label:".len()..].to_owned(), v.to_owned());
@@ -870,6 +871,14 @@ acme/prod/theirs image=nginx:1.0";
 }
 
 #[test]
+fn unowned_apps_are_reported_but_are_not_drift() {
+    let fx = fixture(WEB, "applied\nacme/prod/theirs image=nginx:1.0");
+    let plan = fx.plan();
+    assert!(!has_drift(&plan), "{}", render(&plan, true));
+    assert_eq!(summary(&plan).get(&Action::Unowned), Some(&1));
+}
+
+#[test]
 fn apps_outside_the_managed_spaces_are_not_targets() {
     check(
         WEB,
@@ -1006,7 +1015,7 @@ applications:
 ",
         "applied\nacme/prod/web env=GREETING=hi;API_TOKEN=old-token;EXTRA=1",
         expect![[r#"
-            update app:acme/prod/web rolling env.API_TOKEN (sensitive) -> (sensitive), env.EXTRA 1 -> (none), env.GREETING hi -> hello
+            update app:acme/prod/web rolling env.API_TOKEN changed, env.EXTRA 1 -> (none), env.GREETING hi -> hello
                 env.API_TOKEN: "(sensitive)" -> "(sensitive)"
                 env.EXTRA: "1" -> null
                 env.GREETING: "hi" -> "hello"
@@ -1087,6 +1096,36 @@ fn an_unowned_app_git_declares_is_blocked_unless_adopted() {
             labels.driftless.dev/managed: null -> "true"
             env: null -> "(changed)"
             work: update scale=[web] env metadata restart
+    "#]],
+    );
+}
+
+#[test]
+fn a_drifting_app_with_a_deployment_in_progress_waits() {
+    check(
+        WEB,
+        "applied\nacme/prod/web instances=2 deployment=dep-1",
+        expect![[r#"
+            blocked app:acme/prod/web in_place deployment dep-1 is in progress; planned again after it finishes
+                instances: 2 -> 1
+        "#]],
+    );
+}
+
+#[test]
+fn a_create_in_a_missing_space_is_blocked() {
+    check(
+        WEB,
+        "-space acme/prod",
+        expect![[r#"
+        blocked app:acme/prod/web none space acme/prod does not exist on the foundation (driftless does not create spaces)
+            image: null -> "docker.io/library/nginx:1.27@D1"
+            instances: null -> 1
+            memory: null -> 1024
+            disk: null -> 1024
+            health_check_type: null -> "port"
+            routes: null -> ["web.apps.example.com"]
+            labels.driftless.dev/managed: null -> "true"
     "#]],
     );
 }
@@ -1240,6 +1279,8 @@ applications:
   docker: {image: registry.example.com/team/down:1}
   instances: 1
   metadata: {labels: {tier: web}}
+- name: moved
+  docker: {image: registry.example.com/team/moved:2}
 ";
     check(
         manifest,
@@ -1249,11 +1290,15 @@ acme/prod/up instances=1
 acme/prod/down instances=4 -ann:driftless.dev/image
 registry localhost:5000/team/new:1 fail unreachable connect to localhost:5000: connection refused
 registry registry.example.com/team/up:1 fail unauthorized the registry refused the credential
-registry registry.example.com/team/down:1 fail not_found manifest unknown",
+registry registry.example.com/team/down:1 fail not_found manifest unknown
+acme/prod/moved image=registry.example.com/team/moved:1@D1 ann:driftless.dev/image=registry.example.com/team/moved:1
+registry registry.example.com/team/moved:2 fail not_found manifest unknown: registry.example.com/team/moved:2",
         expect![[r#"
             update app:acme/prod/down in_place instances 4 -> 1
                 instances: 4 -> 1
                 work: update scale=[web] metadata
+            blocked app:acme/prod/moved rolling registry registry.example.com not found: manifest unknown: registry.example.com/team/moved:2
+                image: "registry.example.com/team/moved:1@D1" -> "registry.example.com/team/moved:2"
             blocked app:acme/prod/new none registry localhost:5000 unreachable: connect to localhost:5000: connection refused
                 image: null -> "localhost:5000/team/new:1"
                 instances: null -> 1
@@ -1280,6 +1325,15 @@ registry registry.example.com/team/down:1 fail not_found manifest unknown",
                 labels.driftless.dev/managed: null -> "true"
                 labels.tier: null -> "web"
                 work: create image=registry.example.com/team/down:1@D1 routes=[down.apps.example.com]
+            create app:acme/prod/moved none new app (registry.example.com/team/moved:2)
+                image: null -> "registry.example.com/team/moved:2@D1"
+                instances: null -> 1
+                memory: null -> 1024
+                disk: null -> 1024
+                health_check_type: null -> "port"
+                routes: null -> ["moved.apps.example.com"]
+                labels.driftless.dev/managed: null -> "true"
+                work: create image=registry.example.com/team/moved:2@D1 routes=[moved.apps.example.com]
             blocked app:acme/prod/new none image localhost:5000/team/new:1 was not checked in its registry
                 image: null -> "localhost:5000/team/new:1"
                 instances: null -> 1
@@ -1582,6 +1636,9 @@ struct SlotGen {
     desired: Option<DesiredGen>,
     unknown: bool,
     live: Option<LiveGen>,
+    /// Start from what applying the desired app gives, then change it by `mutations`.
+    synced: bool,
+    mutations: Vec<u8>,
 }
 
 #[derive(Clone, Debug)]
@@ -1709,25 +1766,32 @@ fn world_gen() -> impl Strategy<Value = WorldGen> {
         prop::option::of(desired_gen()),
         prop::bool::weighted(0.1),
         prop::option::of(live_gen()),
+        prop::bool::weighted(0.6),
+        prop::collection::vec(0u8..13, 0..3),
     )
-        .prop_map(|(desired, unknown, live)| SlotGen {
+        .prop_map(|(desired, unknown, live, synced, mutations)| SlotGen {
             desired,
             unknown,
             live,
+            synced,
+            mutations,
         });
     (
         prop::collection::vec(slot, SPACES.len() * NAMES.len()),
         prop::collection::vec(prop::bool::weighted(0.2), SPACES.len()),
         prop::collection::vec(
-            prop::option::of(prop_oneof![
-                4 => prop::sample::select(vec!['1', '2']).prop_map(Ok),
-                1 => Just(Err("unreachable")),
-            ]),
+            prop::option::weighted(
+                0.9,
+                prop_oneof![
+                    4 => prop::sample::select(vec!['1', '2']).prop_map(Ok),
+                    1 => Just(Err("unreachable")),
+                ],
+            ),
             IMAGES.len(),
         ),
         (
-            prop::option::of(any::<bool>()),
-            prop::option::of(any::<bool>()),
+            prop_oneof![6 => Just(Some(true)), 1 => Just(Some(false)), 1 => Just(None)],
+            prop_oneof![6 => Just(None), 1 => Just(Some(true)), 1 => Just(Some(false))],
         ),
         (any::<bool>(), any::<bool>(), any::<bool>()),
         (
@@ -1898,6 +1962,45 @@ fn live_app(key: &AppKey, g: &LiveGen) -> LiveApp {
     }
 }
 
+fn mutate(app: &mut LiveApp, mutation: u8) {
+    let web = app.processes.get_mut("web").expect("applied apps have web");
+    match mutation {
+        0 => web.instances += 1,
+        1 => web.instances = 0,
+        2 => web.memory_mb = 256,
+        3 => app.started = false,
+        4 => {
+            app.image = app.image.as_deref().map(|i| {
+                let image = ImageRef::parse(i).unwrap();
+                image.pinned(&digest('2')).to_string()
+            });
+        }
+        5 => {
+            app.annotations.remove(provenance::ENV_HASH);
+        }
+        6 => app.env = Some(BTreeMap::new()),
+        7 => app.routes.clear(),
+        8 => {
+            app.labels.insert("tier".to_owned(), "z".to_owned());
+        }
+        9 => {
+            app.labels.remove(MANAGED_LABEL);
+            app.owned = false;
+        }
+        10 => {
+            app.annotations.remove(provenance::COMMAND_HASH);
+        }
+        11 => {
+            app.annotations
+                .insert(provenance::DIGEST.to_owned(), digest('2'));
+        }
+        _ => {
+            web.health_check_type = "http".to_owned();
+            web.health_check_endpoint = None;
+        }
+    }
+}
+
 struct World {
     desired: FoundationDesired,
     live: Live,
@@ -1954,7 +2057,7 @@ fn world(g: &WorldGen) -> World {
             .feature_flags
             .insert(DIEGO_DOCKER.to_owned(), flag);
     }
-    let images = g
+    let images: Images = g
         .images
         .iter()
         .enumerate()
@@ -1982,6 +2085,53 @@ fn world(g: &WorldGen) -> World {
         .credential
         .map(|fp| BTreeMap::from([("registry.example.com:5000".to_owned(), fp.to_owned())]))
         .unwrap_or_default();
+    // The synced slots: what driftless would have deployed, changed a little behind its back.
+    let mut base_config = RepoConfig::default();
+    base_config.policy.pin_digest = g.pin_digest;
+    let base_images: Images = IMAGES
+        .iter()
+        .map(|i| {
+            let key = ImageRef::parse(i).unwrap().to_string();
+            let check = match images.get(&key) {
+                Some(ImageCheck::Resolved { digest }) => ImageCheck::Resolved {
+                    digest: digest.clone(),
+                },
+                _ => ImageCheck::Resolved {
+                    digest: digest('1'),
+                },
+            };
+            (key, check)
+        })
+        .collect();
+    let mut base_desired = desired.clone();
+    for app in base_desired.apps.values_mut() {
+        app.settings.suspend = false;
+    }
+    let empty = Live {
+        spaces: live.spaces.clone(),
+        apps: BTreeMap::new(),
+        feature_flags: BTreeMap::from([(DIEGO_DOCKER.to_owned(), true)]),
+        default_domain: live.default_domain.clone(),
+    };
+    let base_options = PlanOptions::default();
+    let base_foundation = FoundationConfig::default();
+    let base_cx = PlanContext {
+        config: &base_config,
+        foundation: &base_foundation,
+        credentials: &credentials,
+        options: &base_options,
+    };
+    let base = apply_model(&empty, &plan(&base_desired, &empty, &base_images, &base_cx));
+    for (i, slot) in g.slots.iter().enumerate() {
+        let key = world_key(i);
+        if let (true, Some(app)) = (slot.synced, base.apps.get(&key)) {
+            let mut app = app.clone();
+            for m in &slot.mutations {
+                mutate(&mut app, *m);
+            }
+            live.apps.insert(key, app);
+        }
+    }
     World {
         desired,
         live,
