@@ -29,10 +29,17 @@ pub struct RegistryCredentials {
 }
 
 /// Resolves every `registries:` entry's reference (env var, file, docker config.json).
-pub fn registry_credentials(config: &RepoConfig, source: &impl SecretSource) -> RegistryCredentials {
+pub fn registry_credentials(
+    config: &RepoConfig,
+    source: &impl SecretSource,
+) -> RegistryCredentials {
     let mut out = RegistryCredentials::default();
     for registry in &config.registries {
-        let resolved = match (&registry.password, &registry.docker_config, &registry.username) {
+        let resolved = match (
+            &registry.password,
+            &registry.docker_config,
+            &registry.username,
+        ) {
             (Some(password), _, Some(username)) => secret::resolve(password, source)
                 .map(|password| Credentials {
                     username: username.clone(),

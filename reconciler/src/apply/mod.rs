@@ -28,7 +28,7 @@ use crate::{
     model::ImageRef,
     plan::{
         Action, AppWork, ChangeResult, Outcome, Plan, Work,
-        provenance::{DIGEST, FAILED_ROLLOUT, REVISION},
+        provenance::{DEPLOYED_IMAGE, DIGEST, DROPLET, FAILED_ROLLOUT, REVISION},
     },
     registry::RegistryError,
     secret::Credentials,
@@ -36,8 +36,10 @@ use crate::{
 
 /// Resolves an image's tag to the digest its registry serves now (the preflight's question).
 pub trait ImageResolver: Send + Sync {
-    fn resolve(&self, image: &ImageRef)
-    -> impl Future<Output = Result<String, RegistryError>> + Send;
+    fn resolve(
+        &self,
+        image: &ImageRef,
+    ) -> impl Future<Output = Result<String, RegistryError>> + Send;
 }
 
 /// How apply runs.
@@ -94,16 +96,13 @@ pub async fn apply<P: Platform, R: ImageResolver>(
             _ => apps.push(i),
         }
     }
-    let revision = plan.revision.as_deref();
     let done: Vec<(usize, ChangeResult)> = stream::iter(apps)
         .map(|i| async move {
             let change = &plan.changes[i];
             let target = change.target.to_string();
             let result = match &change.work {
                 Work::Create(work) => create(platform, resolver, credentials, work).await,
-                Work::Update(work) => {
-                    update(platform, resolver, credentials, work, revision).await
-                }
+                Work::Update(work) => update(platform, resolver, credentials, work).await,
                 Work::Delete {
                     guid,
                     observed_updated_at,
@@ -147,7 +146,9 @@ pub async fn apply<P: Platform, R: ImageResolver>(
 fn log_result(target: &str, result: &ChangeResult) {
     match (&result.outcome, &result.error) {
         (Outcome::Applied, _) => tracing::info!(target, "Applied."),
-        (outcome, Some(error)) => tracing::warn!(target, outcome = outcome.as_str(), %error, "Not applied."),
+        (outcome, Some(error)) => {
+            tracing::warn!(target, outcome = outcome.as_str(), %error, "Not applied.")
+        }
         (outcome, None) => tracing::info!(target, outcome = outcome.as_str(), "Not applied."),
     }
 }
@@ -187,8 +188,8 @@ async fn preflight<R: ImageResolver>(
     written: &str,
     planned: Option<&str>,
 ) -> Result<(), Refusal> {
-    let image = ImageRef::parse(written)
-        .map_err(|e| Refusal::Blocked(format!("image {written}: {e}")))?;
+    let image =
+        ImageRef::parse(written).map_err(|e| Refusal::Blocked(format!("image {written}: {e}")))?;
     let digest = resolver
         .resolve(&image)
         .await
@@ -220,13 +221,18 @@ fn image_source(
 
 fn deadline(work: &AppWork) -> Deadline {
     let web = work.spec.processes.get("web");
-    Deadline::for_rollout(
-        web.and_then(|p| p.timeout),
-        web.map_or(1, |p| p.instances),
-    )
+    Deadline::for_rollout(web.and_then(|p| p.timeout), web.map_or(1, |p| p.instances))
 }
 
-fn full_metadata(work: &AppWork) -> MetadataPatch {
+/// The desired labels and annotations, the failed-rollout mark cleared, and (after a deploy)
+/// the droplet now current with the reference it runs.
+fn full_metadata(work: &AppWork, droplet: Option<&str>) -> MetadataPatch {
+    let deployed = droplet.zip(work.image.as_ref()).map(|(droplet, image)| {
+        [
+            (DROPLET.to_owned(), Some(droplet.to_owned())),
+            (DEPLOYED_IMAGE.to_owned(), Some(image.reference.clone())),
+        ]
+    });
     MetadataPatch {
         labels: work
             .spec
@@ -240,6 +246,7 @@ fn full_metadata(work: &AppWork) -> MetadataPatch {
             .iter()
             .map(|(k, v)| (k.clone(), Some(v.clone())))
             .chain([(FAILED_ROLLOUT.to_owned(), None)])
+            .chain(deployed.into_iter().flatten())
             .collect(),
     }
 }
@@ -255,20 +262,27 @@ async fn create<P: Platform, R: ImageResolver>(
     };
     preflight(resolver, &image.written, image.digest.as_deref()).await?;
     let guid = platform.create_app(&work.spec).await?;
-    if let Some(routes) = &work.routes {
-        platform
-            .set_routes(&guid, &work.spec.space_guid, routes)
-            .await?;
-    }
     let source = image_source(image, credentials);
-    if let Err(error) = platform
+    match platform
         .deploy_image(&guid, &source, work.strategy, deadline(work))
         .await
     {
-        record_failure(platform, &guid, work).await;
-        return Err(error.into());
+        Ok(out) => {
+            platform
+                .set_metadata(&guid, &full_metadata(work, out.droplet.as_deref()))
+                .await?;
+            if let Some(routes) = &work.routes {
+                platform
+                    .set_routes(&guid, &work.spec.space_guid, routes)
+                    .await?;
+            }
+            Ok(())
+        }
+        Err(error) => {
+            record_failure(platform, &guid, work).await;
+            Err(error.into())
+        }
     }
-    Ok(())
 }
 
 async fn update<P: Platform, R: ImageResolver>(
@@ -276,7 +290,6 @@ async fn update<P: Platform, R: ImageResolver>(
     resolver: &R,
     credentials: &BTreeMap<String, Credentials>,
     work: &AppWork,
-    _revision: Option<&str>,
 ) -> Result<(), Refusal> {
     let Some(guid) = work.guid.as_deref() else {
         return Err(Refusal::Failed("an update without the app's guid".into()));
@@ -318,11 +331,11 @@ async fn update<P: Platform, R: ImageResolver>(
         }
     }
     for kind in &work.scale {
-        if let Some(target) = work.spec.processes.get(kind) {
-            if let Err(error) = platform.scale(guid, kind, target).await {
-                restore(platform, guid, work).await;
-                return Err(error.into());
-            }
+        if let Some(target) = work.spec.processes.get(kind)
+            && let Err(error) = platform.scale(guid, kind, target).await
+        {
+            restore(platform, guid, work).await;
+            return Err(error.into());
         }
     }
     let rolled = if let Some(image) = &work.image {
@@ -331,32 +344,38 @@ async fn update<P: Platform, R: ImageResolver>(
             platform
                 .deploy_image(guid, &source, work.strategy, deadline(work))
                 .await
-                .map(drop),
+                .map(|out| out.droplet),
         )
     } else if work.restart {
         Some(
             platform
                 .restart(guid, work.strategy, deadline(work))
                 .await
-                .map(drop),
+                .map(|_| None),
         )
     } else if work.start {
-        Some(platform.start(guid).await)
+        Some(platform.start(guid).await.map(|()| None))
     } else {
         None
     };
-    if let Some(Err(error)) = rolled {
-        restore(platform, guid, work).await;
-        record_failure(platform, guid, work).await;
-        return Err(error.into());
-    }
+    let droplet = match rolled {
+        Some(Err(error)) => {
+            restore(platform, guid, work).await;
+            record_failure(platform, guid, work).await;
+            return Err(error.into());
+        }
+        Some(Ok(droplet)) => droplet,
+        None => None,
+    };
     if let Some(routes) = &work.routes {
         platform
             .set_routes(guid, &work.spec.space_guid, routes)
             .await?;
     }
     // Provenance last: it says what runs, so only after it runs.
-    platform.set_metadata(guid, &full_metadata(work)).await?;
+    platform
+        .set_metadata(guid, &full_metadata(work, droplet.as_deref()))
+        .await?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //!
 //! Only subcommands that work exist; each later feature adds its own.
 
+pub mod demo;
 pub mod reconcile;
 
 use std::{
@@ -69,6 +70,9 @@ pub enum Command {
         #[command(flatten)]
         args: reconcile::RunArgs,
     },
+    /// The whole loop on an embedded simulated foundation: plan, apply, a hand-made change,
+    /// the drift report, and converging again. Needs nothing installed and no network.
+    Demo,
     /// Serve a simulated Cloud Foundry foundation (Cloud Controller v3, UAA, optionally the
     /// Stackato v2 dialect and an embedded Docker registry) until interrupted.
     ///
@@ -167,6 +171,7 @@ pub fn run<O: Write, E: Write>(cli: Cli, output: &mut Output<O, E>) -> anyhow::R
         Command::Validate { dir, strict } => validate(&dir, strict, output),
         Command::Schema { kind, out } => schema(kind, out.as_deref(), output),
         Command::Simulate(args) => simulate(args, output),
+        Command::Demo => demo::demo(output),
         Command::Plan {
             args,
             detailed_exitcode,

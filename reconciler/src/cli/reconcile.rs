@@ -208,9 +208,10 @@ pub async fn execute<O: Write, E: Write>(
     let drift = reports.iter().any(|r| plan::has_drift(&r.plan));
     let refused = reports.iter().any(|r| r.plan.refused.is_some());
     let apply_failed = reports.iter().any(|r| {
-        r.results.iter().flatten().any(|c| {
-            matches!(c.outcome, Outcome::Failed | Outcome::Blocked)
-        })
+        r.results
+            .iter()
+            .flatten()
+            .any(|c| matches!(c.outcome, Outcome::Failed | Outcome::Blocked))
     });
     let code = if invalid || failed_to_run {
         exit::ERROR
@@ -289,7 +290,8 @@ async fn reconcile_foundation(
 /// The login: `CF_USERNAME`/`CF_PASSWORD` or `CF_CLIENT_ID`/`CF_CLIENT_SECRET` from the
 /// environment win over the foundation's `auth` (whose secrets are references).
 fn login(foundation: &FoundationConfig, secrets: &impl SecretSource) -> anyhow::Result<Login> {
-    if let (Some(username), Some(password)) = (secrets.env("CF_USERNAME"), secrets.env("CF_PASSWORD"))
+    if let (Some(username), Some(password)) =
+        (secrets.env("CF_USERNAME"), secrets.env("CF_PASSWORD"))
     {
         return Ok(Login::Password {
             username,

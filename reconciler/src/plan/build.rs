@@ -439,6 +439,21 @@ fn app_change(
         );
         return blocked(reason, delta);
     }
+    if delta.image
+        && let Some(failed) = live_app.and_then(|a| a.annotations.get(provenance::FAILED_ROLLOUT))
+    {
+        let revision = cx.options.revision.as_deref().unwrap_or("-");
+        let attempt = format!("{revision}@{}", resolved.unwrap_or("-"));
+        if *failed == attempt {
+            return blocked(
+                format!(
+                    "the rollout of {} at revision {revision} failed and was rolled back; not retried until git or the image moves",
+                    wanted.written
+                ),
+                delta,
+            );
+        }
+    }
     if starts {
         if let Some(reason) = docker_block {
             return blocked(reason.to_owned(), delta);

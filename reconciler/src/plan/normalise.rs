@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::provenance;
 use crate::{
     cf::platform::{AppSpec, ProcessTarget},
     model::{
@@ -209,17 +208,8 @@ pub fn spec_hash(spec: &AppSpec, routes: Option<&BTreeSet<String>>, image: &str)
 
 /// Whether an annotation key is one driftless writes itself.
 pub fn is_provenance(key: &str) -> bool {
-    [
-        provenance::REVISION,
-        provenance::SOURCE,
-        provenance::IMAGE,
-        provenance::DIGEST,
-        provenance::SPEC_HASH,
-        provenance::ENV_HASH,
-        provenance::COMMAND_HASH,
-        provenance::CREDENTIAL,
-    ]
-    .contains(&key)
+    // Every annotation driftless writes lives under its own prefix.
+    key.starts_with("driftless.dev/")
 }
 
 fn process_json(p: &ProcessTarget) -> Value {

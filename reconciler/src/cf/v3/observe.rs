@@ -192,7 +192,12 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
         let droplets = list_by(cf, "/v3/droplets", "guids", &unknown, &[]).await?;
         let images: BTreeMap<String, String> = droplets
             .iter()
-            .filter_map(|d| Some((d["guid"].as_str()?.to_owned(), d["image"].as_str()?.to_owned())))
+            .filter_map(|d| {
+                Some((
+                    d["guid"].as_str()?.to_owned(),
+                    d["image"].as_str()?.to_owned(),
+                ))
+            })
             .collect();
         for (_, app, droplet) in by_guid.values_mut() {
             if app.image.is_none() {
