@@ -180,10 +180,16 @@ pub struct Change {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Work {
     Nothing,
-    SetFlag { name: String, enabled: bool },
+    SetFlag {
+        name: String,
+        enabled: bool,
+    },
     Create(Box<AppWork>),
     Update(Box<AppWork>),
-    Delete { guid: String, observed_updated_at: String },
+    Delete {
+        guid: String,
+        observed_updated_at: String,
+    },
 }
 
 /// Creating or converging one app.
