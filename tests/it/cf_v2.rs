@@ -122,6 +122,30 @@ async fn login_discovers_the_uaa_from_v2_info_and_detect_tells_the_dialects_apar
         cf::detect(sim.url(), &quick()).await.expect("detect"),
         PlatformKind::Cloudfoundry
     );
+    // HP Stackato's Cloud Controller predates v3: no root document, only /v2/info. The v3
+    // discovery fails there, the v2 one logs in.
+    let stackato_only = simulator::start(SimConfig {
+        v2_only: true,
+        ..stackato(0)
+    })
+    .await
+    .expect("sim");
+    assert_eq!(
+        cf::detect(stackato_only.url(), &quick())
+            .await
+            .expect("detect"),
+        PlatformKind::Stackato
+    );
+    let v3_login = CfHttp::connect(stackato_only.url(), admin(), quick())
+        .await
+        .expect_err("no root document");
+    assert!(
+        matches!(&v3_login, CfError::Api { status: 404, path, .. } if path == "/"),
+        "{v3_login}"
+    );
+    V2::connect(stackato_only.url(), admin(), quick())
+        .await
+        .expect("v2 discovery");
     // A server that is neither (a registry: no root document, no /v2/info) is an error.
     let registry = simulator::RegistryHandle::start(RegistryConfig::default())
         .await
