@@ -7,8 +7,8 @@
 //! 5xx, 429 (sleeping `Retry-After`) and transport errors with jittered exponential backoff.
 //! Tokens and passwords are `Secret`s: they never reach logs or errors.
 //!
-//! Still to come (issue 4): the `Platform` trait, the v3 and v2 clients over this core, the
-//! request budget that reads `X-RateLimit-*`, and the bulk `observe`.
+//! [`platform::Platform`] is the domain-level door; [`v2::V2`] implements it for Stackato
+//! (see `docs/stackato.md`), and [`detect`] tells the two dialects apart.
 
 pub mod http;
 pub mod platform;
