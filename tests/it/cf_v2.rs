@@ -720,6 +720,23 @@ async fn a_private_docker_app_is_created_deployed_changed_rolled_back_and_delete
         (Some("RUNNING"), Some("RUNNING")),
         "{instances}"
     );
+    // With the registry down, staging fails and so does restaging the previous image; the
+    // error says both, and the old droplet keeps running.
+    registry.set_down(true);
+    let down = v2
+        .deploy_image(&guid, &image("1.0"), Strategy::Rolling, deadline)
+        .await
+        .expect_err("unreachable");
+    registry.set_down(false);
+    assert!(
+        matches!(&down, CfError::Rollout { step, reason, restored, .. }
+            if step == "stage" && reason.contains("unreachable") && restored.contains("failed to stage")),
+        "{down}"
+    );
+    assert!(v2.observe(&scope).await.expect("observe").apps[&key("api")].started);
+    assert_secret_free("Debug of an image source", &format!("{:?}", image("1.0")));
+    assert_secret_free("Debug of the client", &format!("{v2:?}"));
+
     // A wrong password: staging is refused, and the wrong one does not show either.
     let wrong = ImageSource {
         password: Some(Secret::new("wrong-Kp4-pass")),
@@ -731,6 +748,10 @@ async fn a_private_docker_app_is_created_deployed_changed_rolled_back_and_delete
         .expect_err("unauthorized");
     let text = format!("{refused} {refused:?}");
     assert!(text.contains("unauthorized"), "{text}");
+    assert!(
+        text.contains("left running"),
+        "the package the outage left unstaged is not a previous image to go back to: {text}"
+    );
     assert!(!text.contains("Kp4"), "{text}");
 
     // feature flags, delete

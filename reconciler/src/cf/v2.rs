@@ -668,6 +668,9 @@ impl Platform for V2 {
                     },
                 }
             }
+            // A started app whose package was not staged (an earlier failure) keeps running
+            // whatever droplet it has: stopping it would make things worse.
+            None if was_started => "no staged previous image to restore; left running".to_owned(),
             None => match self.set_state(app_guid, "STOPPED").await {
                 Ok(()) => "no previous image: the app is stopped".to_owned(),
                 Err(e) => format!("no previous image, and stopping failed: {e}"),
