@@ -754,6 +754,21 @@ async fn a_private_docker_app_is_created_deployed_changed_rolled_back_and_delete
     );
     assert!(!text.contains("Kp4"), "{text}");
 
+    // A password the inline form cannot carry is refused before anything is sent.
+    let puts = count(&sim, "PUT /v2/apps/:guid");
+    assert!(puts > 0, "{:?}", sim.request_counts());
+    let uncarriable = ImageSource {
+        password: Some(Secret::new("p@ss-Zq8")),
+        ..image("1.0")
+    };
+    let refused = v2
+        .deploy_image(&guid, &uncarriable, Strategy::Rolling, deadline)
+        .await
+        .expect_err("an @ in the password");
+    assert!(matches!(refused, CfError::Protocol { .. }), "{refused}");
+    assert_secret_free("the error", &format!("{refused} {refused:?}"));
+    assert_eq!(count(&sim, "PUT /v2/apps/:guid"), puts, "nothing was sent");
+
     // feature flags, delete
     v2.set_feature_flag("user_org_creation", true)
         .await
