@@ -813,3 +813,24 @@ async fn observing_costs_the_same_requests_for_50_or_500_apps_save_pages() {
     assert_eq!(small, 6, "50 apps");
     assert_eq!(large - small, 4, "500 apps are four more pages of 100");
 }
+
+#[test]
+fn an_error_that_echoes_a_secret_is_redacted_in_every_field() {
+    let inline = format!("ci:{PASSWORD}@registry.example.com/team/api:1.0");
+    let echoed = CfError::Api {
+        method: "PUT".into(),
+        path: "/v2/apps/g".into(),
+        status: 400,
+        code: 100001,
+        title: "CF-AppInvalid".into(),
+        detail: format!("The app is invalid: docker_image {inline} is not a valid reference"),
+    };
+    let redacted = echoed.redact(&[PASSWORD, ""]);
+    let text = format!("{redacted} {redacted:?}");
+    assert_secret_free("a redacted error", &text);
+    assert!(
+        text.contains("ci:***@registry.example.com/team/api:1.0"),
+        "{text}"
+    );
+    assert_eq!(redacted.code(), Some(100001), "only the secret changes");
+}
