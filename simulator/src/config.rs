@@ -76,6 +76,10 @@ pub struct SimConfig {
     pub port_file: Option<PathBuf>,
     /// Serve the Stackato v2 dialect (`/v2/...`) in addition to v3.
     pub stackato: bool,
+    /// With `stackato`: serve only v2, as the pre-v3 Cloud Controller of HP Stackato 3 and 4
+    /// does: `GET /` and `/v3/...` answer 404 CF-NotFound (in the v2 error shape); discovery is
+    /// `/v2/info` alone.
+    pub v2_only: bool,
     /// Seed of every random choice (GUIDs, injected faults).
     pub seed: u64,
     /// The clock every time-based transition reads.
@@ -132,6 +136,7 @@ impl Default for SimConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             port_file: None,
             stackato: false,
+            v2_only: false,
             seed: 0,
             clock: Arc::new(SystemClock),
             users: default_users(),

@@ -1,6 +1,7 @@
 //! End-to-end tests: one binary, one module per boundary.
 
 mod cf_http;
+mod cf_v2;
 mod cf_v3;
 mod cli;
 mod examples;

@@ -117,38 +117,9 @@ pub struct Answer {
 impl CfHttp {
     /// Discovers the UAA from `GET /` (`links.login`, else `links.uaa`) and logs in.
     pub async fn connect(api: &str, login: Login, options: CfOptions) -> Result<CfHttp, CfError> {
-        let api = api.trim_end_matches('/').to_owned();
-        let http = reqwest::Client::builder()
-            .timeout(options.timeout)
-            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
-            .user_agent(options.user_agent.clone())
-            .tls_danger_accept_invalid_certs(options.skip_ssl_validation)
-            .build()
-            .map_err(|e| CfError::Protocol {
-                method: "GET".into(),
-                path: "/".into(),
-                detail: format!("http client: {e}"),
-            })?;
-        if options.skip_ssl_validation {
-            tracing::warn!(
-                api = %api,
-                "TLS certificate validation is off for this foundation (--skip-ssl-validation): \
-                 anyone on the network path can read and change what driftless sends, tokens included."
-            );
-        }
-        let mut client = CfHttp {
-            http,
-            api,
-            token_url: String::new(),
-            login,
-            token: tokio::sync::Mutex::new(None),
-            in_flight: tokio::sync::Semaphore::new(options.max_in_flight.max(1)),
-            options,
-            budget: std::sync::Mutex::new(Budget::default()),
-            throttled: std::sync::atomic::AtomicU64::new(0),
-        };
+        let mut client = CfHttp::unconnected(api, login, options)?;
         let root = client
-            .request_url(Method::GET, &format!("{}/", client.api), None, false)
+            .request_url(Method::GET, &format!("{}/", client.api), None, false, &[])
             .await?
             .body;
         let links = &root["links"];
@@ -164,6 +135,62 @@ impl CfHttp {
         client.token_url = format!("{}/oauth/token", login_base.trim_end_matches('/'));
         client.access_token(false).await?;
         Ok(client)
+    }
+
+    /// Discovers the UAA from `GET /v2/info` (`token_endpoint`, else `authorization_endpoint`),
+    /// as a v2-only Cloud Controller (HP Stackato) offers no root document, and logs in.
+    pub async fn connect_v2(
+        api: &str,
+        login: Login,
+        options: CfOptions,
+    ) -> Result<CfHttp, CfError> {
+        let mut client = CfHttp::unconnected(api, login, options)?;
+        let info = client
+            .request_url(
+                Method::GET,
+                &format!("{}/v2/info", client.api),
+                None,
+                false,
+                &[],
+            )
+            .await?
+            .body;
+        let token_base = info["token_endpoint"]
+            .as_str()
+            .or_else(|| info["authorization_endpoint"].as_str())
+            .ok_or_else(|| CfError::Protocol {
+                method: "GET".into(),
+                path: "/v2/info".into(),
+                detail: "the info document names no `token_endpoint` or `authorization_endpoint`"
+                    .into(),
+            })?;
+        client.token_url = format!("{}/oauth/token", token_base.trim_end_matches('/'));
+        client.access_token(false).await?;
+        Ok(client)
+    }
+
+    /// A client that has not discovered its UAA yet (`token_url` empty).
+    fn unconnected(api: &str, login: Login, options: CfOptions) -> Result<CfHttp, CfError> {
+        let api = api.trim_end_matches('/').to_owned();
+        let http = http_client(&options)?;
+        if options.skip_ssl_validation {
+            tracing::warn!(
+                api = %api,
+                "TLS certificate validation is off for this foundation (--skip-ssl-validation): \
+                 anyone on the network path can read and change what driftless sends, tokens included."
+            );
+        }
+        Ok(CfHttp {
+            http,
+            api,
+            token_url: String::new(),
+            login,
+            token: tokio::sync::Mutex::new(None),
+            in_flight: tokio::sync::Semaphore::new(options.max_in_flight.max(1)),
+            options,
+            budget: std::sync::Mutex::new(Budget::default()),
+            throttled: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     /// The API's base URL.
@@ -232,7 +259,7 @@ impl CfHttp {
         let mut included = serde_json::Map::new();
         while let Some(page_url) = next.take() {
             let page = self
-                .request_url(Method::GET, &page_url, None, true)
+                .request_url(Method::GET, &page_url, None, true, &[])
                 .await?
                 .body;
             if let Some(items) = page["resources"].as_array() {
@@ -255,6 +282,62 @@ impl CfHttp {
         Ok((resources, included))
     }
 
+    /// Every resource (`{metadata, entity}`) of a v2 list, following `next_url` with
+    /// `results-per-page` at the v2 maximum of 100 (or `per_page`, if smaller).
+    pub async fn list_v2(&self, path: &str, query: &[(&str, &str)]) -> Result<Vec<Value>, CfError> {
+        let mut url =
+            reqwest::Url::parse(&format!("{}{path}", self.api)).map_err(|_| CfError::Protocol {
+                method: "GET".into(),
+                path: path.into(),
+                detail: "not a valid path".into(),
+            })?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+            pairs.append_pair(
+                "results-per-page",
+                &self.options.per_page.clamp(1, V2_MAX_PER_PAGE).to_string(),
+            );
+        }
+        let mut next = Some(url.to_string());
+        let mut resources = Vec::new();
+        while let Some(page_url) = next.take() {
+            let page = self
+                .request_url(Method::GET, &page_url, None, true, &[])
+                .await?
+                .body;
+            if let Some(items) = page["resources"].as_array() {
+                resources.extend(items.iter().cloned());
+            }
+            // v2 links are relative to the API (`/v2/apps?page=2&...`).
+            next = page["next_url"].as_str().map(|next| {
+                if next.starts_with("http://") || next.starts_with("https://") {
+                    next.to_owned()
+                } else {
+                    format!("{}{next}", self.api)
+                }
+            });
+        }
+        Ok(resources)
+    }
+
+    /// [`CfHttp::request`] for a request whose body carries `secrets` (a Stackato inline
+    /// registry password): every error, and every retry logged on the way, has them replaced
+    /// by `***`, whatever the foundation echoed back.
+    pub async fn request_redacted(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        secrets: &[&Secret],
+    ) -> Result<Answer, CfError> {
+        let secrets: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
+        self.request_url(method, &format!("{}{path}", self.api), body, true, &secrets)
+            .await
+    }
+
     /// Sends a request (relative path); retries it only when `method` is idempotent.
     pub async fn request(
         &self,
@@ -262,7 +345,7 @@ impl CfHttp {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, CfError> {
-        self.request_url(method, &format!("{}{path}", self.api), body, true)
+        self.request_url(method, &format!("{}{path}", self.api), body, true, &[])
             .await
     }
 
@@ -272,6 +355,7 @@ impl CfHttp {
         url: &str,
         body: Option<&Value>,
         authenticated: bool,
+        secrets: &[&str],
     ) -> Result<Answer, CfError> {
         let idempotent = matches!(
             method,
@@ -341,7 +425,7 @@ impl CfHttp {
                 } => Some(retry_after.unwrap_or(Duration::from_secs(1))),
                 _ => None,
             };
-            let error = error.into_error();
+            let error = error.into_error().redact(secrets);
             // A 429 was refused before it ran, so any method may be sent again.
             let may_retry = attempt < self.options.max_retries
                 && (retry_after.is_some() || (idempotent && error.is_retryable()));
@@ -486,6 +570,40 @@ impl CfHttp {
     }
 }
 
+/// The v2 maximum of `results-per-page`.
+pub const V2_MAX_PER_PAGE: u32 = 100;
+
+fn http_client(options: &CfOptions) -> Result<reqwest::Client, CfError> {
+    reqwest::Client::builder()
+        .timeout(options.timeout)
+        .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+        .user_agent(options.user_agent.clone())
+        .tls_danger_accept_invalid_certs(options.skip_ssl_validation)
+        .build()
+        .map_err(|e| CfError::Protocol {
+            method: "GET".into(),
+            path: "/".into(),
+            detail: format!("http client: {e}"),
+        })
+}
+
+/// `GET api + path` without a token (discovery documents), with the usual retries.
+pub async fn get_anonymous(api: &str, path: &str, options: &CfOptions) -> Result<Value, CfError> {
+    let client = CfHttp::unconnected(
+        api,
+        Login::Client {
+            client_id: String::new(),
+            client_secret: Secret::new(""),
+        },
+        options.clone(),
+    )?;
+    let url = format!("{}{path}", client.api);
+    Ok(client
+        .request_url(Method::GET, &url, None, false, &[])
+        .await?
+        .body)
+}
+
 /// A failed attempt, before deciding on a retry.
 #[derive(Debug)]
 struct Failure {
@@ -550,15 +668,24 @@ async fn send_once(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
+    // v3: `{"errors": [{code, title, detail}]}`; v2: `{code, error_code, description}`.
     let first = &value["errors"][0];
-    let error = match (first["code"].as_i64(), first["title"].as_str()) {
+    let (code, title, detail) = match first["code"].as_i64() {
+        Some(code) => (Some(code), first["title"].as_str(), &first["detail"]),
+        None => (
+            value["code"].as_i64(),
+            value["error_code"].as_str(),
+            &value["description"],
+        ),
+    };
+    let error = match (code, title) {
         (Some(code), Some(title)) => CfError::Api {
             method: method.to_string(),
             path,
             status: status.as_u16(),
             code,
             title: title.to_owned(),
-            detail: first["detail"].as_str().unwrap_or_default().to_owned(),
+            detail: detail.as_str().unwrap_or_default().to_owned(),
         },
         _ => CfError::Status {
             method: method.to_string(),

@@ -15,6 +15,7 @@ use crate::{
     cf::{
         http::{CfHttp, CfOptions, Login},
         poll::PollOptions,
+        v2::V2,
         v3::V3,
     },
     load::{self, LoadOptions},
@@ -252,10 +253,13 @@ async fn reconcile_foundation(
         max_in_flight: args.concurrency.max(1) * 2,
         ..CfOptions::default()
     };
-    let kind = match args.platform {
-        Some(PlatformArg::Cloudfoundry) => PlatformKind::Cloudfoundry,
-        Some(PlatformArg::Stackato) => PlatformKind::Stackato,
-        None => foundation.platform.unwrap_or(PlatformKind::Cloudfoundry),
+    let kind = match (args.platform, foundation.platform) {
+        (Some(PlatformArg::Cloudfoundry), _) => PlatformKind::Cloudfoundry,
+        (Some(PlatformArg::Stackato), _) => PlatformKind::Stackato,
+        (None, Some(kind)) => kind,
+        (None, None) => crate::cf::detect(&api, &options)
+            .await
+            .with_context(|| format!("detect the platform of {api}"))?,
     };
     let poll = if tuning.fast_poll {
         PollOptions::fast()
@@ -276,7 +280,10 @@ async fn reconcile_foundation(
             reconcile::reconcile(&platform, run, &mut cache).await?
         }
         PlatformKind::Stackato => {
-            anyhow::bail!("Stackato (v2) foundations are not supported by this build yet")
+            let platform = V2::connect(&api, login, options)
+                .await
+                .with_context(|| format!("connect to {api} (Stackato, CC v2)"))?;
+            reconcile::reconcile(&platform, run, &mut cache).await?
         }
     };
     if let Some(path) = &cache_path

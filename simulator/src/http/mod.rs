@@ -360,7 +360,13 @@ async fn shell(State(shared): State<Shared>, req: Request, next: Next) -> Respon
     let id = request_id(&shared, req.headers().get("x-vcap-request-id"));
     let path = req.uri().path().to_owned();
     let admin = path.starts_with("/_sim");
-    let mut resp = if admin {
+    let config = &shared.0.config;
+    let before_v3 = config.stackato
+        && config.v2_only
+        && (path == "/" || path == "/v3" || path.starts_with("/v3/"));
+    let mut resp = if before_v3 {
+        crate::error::V2Error(ApiError::unknown_request()).into_response()
+    } else if admin {
         next.run(req).await
     } else {
         serve_with_knobs(&shared, req, next, &path).await

@@ -366,6 +366,10 @@ struct AppBody {
     command: Option<String>,
     #[serde(default)]
     health_check_type: Option<String>,
+    #[serde(default)]
+    health_check_timeout: Option<u64>,
+    #[serde(default)]
+    health_check_http_endpoint: Option<String>,
 }
 
 const APP_FIELDS: &[&str] = &[
@@ -416,19 +420,35 @@ fn apply_updates(
             log_rate_limit: None,
         };
         st.scale_process(now, &web, scale, &crate::state::PullCheck::Ok)?;
-        if body.command.is_some() || body.health_check_type.is_some() {
+        let health = body.health_check_type.is_some()
+            || body.health_check_timeout.is_some()
+            || body.health_check_http_endpoint.is_some();
+        if body.command.is_some() || health {
             let mut update = crate::state::ProcessUpdate::default();
             if let Some(c) = &body.command {
                 update.command = Some(Some(c.clone()).filter(|c| !c.is_empty()));
             }
-            if let Some(kind) = &body.health_check_type {
-                update.health_check = Some(crate::model::HealthCheck {
-                    kind: kind.clone(),
-                    timeout: None,
-                    invocation_timeout: None,
-                    interval: None,
-                    endpoint: None,
-                });
+            if health {
+                // v2 sets each health-check field on its own; the others stay.
+                let mut check = st.process(&web)?.health_check.clone();
+                if let Some(kind) = &body.health_check_type {
+                    // v2's `none` is v3's `process`.
+                    check.kind = if kind == "none" {
+                        "process".into()
+                    } else {
+                        kind.clone()
+                    };
+                    if check.kind != "http" {
+                        check.endpoint = None;
+                    }
+                }
+                if let Some(timeout) = body.health_check_timeout {
+                    check.timeout = Some(timeout);
+                }
+                if let Some(endpoint) = &body.health_check_http_endpoint {
+                    check.endpoint = Some(endpoint.clone()).filter(|e| !e.is_empty());
+                }
+                update.health_check = Some(check);
             }
             st.update_process(now, &web, update)?;
         }
@@ -1035,6 +1055,45 @@ async fn unmap_route(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// GET /v2/route_mappings: one `{app_guid, route_guid}` per route destination (CC API 2.65+),
+/// filterable with `q=app_guid:` and `q=route_guid:`.
+async fn list_route_mappings(
+    State(sh): State<Shared>,
+    _a: V2Actor,
+    RawQuery(raw): RawQuery,
+) -> V2Result {
+    let q = parse_query(raw.as_deref())?;
+    let st = sh.lock();
+    let mut routes: Vec<_> = st.routes.values().collect();
+    routes.sort_by_key(|r| r.seq);
+    let mut items = Vec::new();
+    for r in routes {
+        for d in &r.destinations {
+            let fields = |f: &str| match f {
+                "app_guid" => Some(d.app.to_string()),
+                "route_guid" => Some(r.guid.to_string()),
+                _ => None,
+            };
+            if q.matches(&fields)? {
+                items.push(envelope(
+                    &d.guid,
+                    "route_mappings",
+                    &cf_time(d.created_at),
+                    &cf_time(d.updated_at),
+                    json!({
+                        "app_port": null,
+                        "app_guid": d.app,
+                        "route_guid": r.guid,
+                        "app_url": format!("/v2/apps/{}", d.app),
+                        "route_url": format!("/v2/routes/{}", r.guid),
+                    }),
+                ));
+            }
+        }
+    }
+    Ok(Json(q.page("/v2/route_mappings", items)).into_response())
+}
+
 async fn fallback_v2() -> V2Error {
     V2Error(ApiError::unknown_request())
 }
@@ -1061,6 +1120,7 @@ pub(crate) fn routes() -> Router<Shared> {
         .route("/v2/shared_domains", get(list_shared_domains))
         .route("/v2/routes", get(list_routes).post(create_route))
         .route("/v2/routes/{guid}", axum::routing::delete(delete_route))
+        .route("/v2/route_mappings", get(list_route_mappings))
         .route("/v2/apps/{guid}/routes", get(app_routes))
         .route(
             "/v2/apps/{guid}/routes/{route}",

@@ -358,6 +358,26 @@ async fn v2_routes_map_and_unmap() {
         .expect(201);
     let mapped = sim.get(&format!("/v2/apps/{app}/routes")).await.expect(200);
     assert_eq!(mapped["total_results"], 1);
+    let mappings = sim
+        .get(&format!("/v2/route_mappings?q=app_guid:{app}"))
+        .await
+        .expect(200);
+    assert_eq!(mappings["total_results"], 1, "{mappings}");
+    let mapping = &mappings["resources"][0]["entity"];
+    assert_eq!(
+        (mapping["app_guid"].as_str(), mapping["route_guid"].as_str()),
+        (Some(app.as_str()), Some(route.as_str()))
+    );
+    assert_eq!(
+        mapping["route_url"].as_str(),
+        Some(format!("/v2/routes/{route}").as_str())
+    );
+    assert_eq!(
+        sim.get("/v2/route_mappings?q=app_guid:other")
+            .await
+            .expect(200)["total_results"],
+        0
+    );
     assert_eq!(mapped["resources"][0]["entity"]["host"], "web");
     let v3 = sim
         .get(&format!("/v3/routes?app_guids={app}"))
@@ -384,4 +404,75 @@ async fn v2_routes_map_and_unmap() {
     assert_eq!(sim.delete(&format!("/v2/routes/{route}")).await.status, 204);
     let gone = sim.delete(&format!("/v2/routes/{route}")).await;
     assert_eq!(gone.body["error_code"], "CF-RouteNotFound");
+}
+
+#[tokio::test]
+async fn v2_health_check_fields_are_set_one_by_one() {
+    let sim = stackato().await;
+    sim.handle.set_feature_flag("diego_docker", true).unwrap();
+    let space = sim.org_space("demo", "dev").await;
+    let app = sim
+        .post(
+            "/v2/apps",
+            json!({"name": "web", "space_guid": space, "docker_image": "busybox",
+                   "health_check_type": "http", "health_check_http_endpoint": "/health",
+                   "health_check_timeout": 30}),
+        )
+        .await
+        .expect(201);
+    let entity = &app["entity"];
+    assert_eq!(
+        (
+            entity["health_check_type"].as_str(),
+            entity["health_check_http_endpoint"].as_str(),
+            entity["health_check_timeout"].as_u64()
+        ),
+        (Some("http"), Some("/health"), Some(30))
+    );
+    let guid = app["metadata"]["guid"].as_str().unwrap().to_owned();
+    let updated = put(
+        &sim,
+        &format!("/v2/apps/{guid}"),
+        json!({"health_check_timeout": 90}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(
+        (
+            updated["entity"]["health_check_http_endpoint"].as_str(),
+            updated["entity"]["health_check_timeout"].as_u64()
+        ),
+        (Some("/health"), Some(90)),
+        "the other fields stay"
+    );
+    let port = put(
+        &sim,
+        &format!("/v2/apps/{guid}"),
+        json!({"health_check_type": "port"}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(port["entity"]["health_check_http_endpoint"], "");
+}
+
+#[tokio::test]
+async fn a_v2_only_foundation_has_no_root_document_and_no_v3() {
+    let clock = ManualClock::fixed();
+    let cfg = SimConfig {
+        stackato: true,
+        v2_only: true,
+        ..common::config(&clock)
+    };
+    let sim = common::start_with(cfg, clock).await;
+    let root = sim.call_as(None, Method::GET, "/", None).await;
+    assert_eq!(root.status, 404);
+    assert_eq!(root.body["error_code"], "CF-NotFound", "{}", root.body);
+    let v3 = sim.get("/v3/apps").await;
+    assert_eq!(v3.status, 404);
+    let info = sim
+        .call_as(None, Method::GET, "/v2/info", None)
+        .await
+        .expect(200);
+    assert_eq!(info["token_endpoint"], sim.url("/uaa"));
+    assert_eq!(sim.get("/v2/apps").await.expect(200)["total_results"], 0);
 }
