@@ -14,7 +14,7 @@ use futures_util::{StreamExt as _, stream};
 use crate::{
     apply::{self, ApplyOptions, ImageResolver},
     cf::{CfError, platform::Platform},
-    model::{FoundationConfig, FoundationDesired, ImageRef, RepoConfig, live::Live},
+    model::{FoundationConfig, FoundationDesired, ImageRef, RepoConfig, Routes, live::Live},
     plan::{self, ImageCheck, Images, PlanContext, PlanOptions, Report, provenance::ENV_HASH},
     registry::{Endpoint, RegistryClient, RegistryError},
     secret::{self, Credentials, SecretSource},
@@ -258,6 +258,14 @@ pub async fn reconcile<P: Platform>(
     cache: &mut EnvCache,
 ) -> Result<Report, CfError> {
     let mut live = platform.observe(&run.desired.spaces).await?;
+    let needs_domain = run
+        .desired
+        .apps
+        .values()
+        .any(|a| matches!(a.routes, Routes::Default | Routes::Random));
+    if live.default_domain.is_none() && needs_domain {
+        live.default_domain = platform.default_domain().await?;
+    }
     let reads = read_envs(platform, run.desired, &mut live, cache, run.concurrency).await?;
     tracing::debug!(
         apps = live.apps.len(),

@@ -164,7 +164,10 @@ async fn a_docker_app_lives_its_whole_life_through_the_v3_platform() {
         .expect("enable diego_docker");
     let live = cf.observe(&scope()).await.expect("observe");
     assert_eq!(live.feature_flags.get("diego_docker"), Some(&true));
-    assert_eq!(live.default_domain.as_deref(), Some("apps.sim.local"));
+    assert_eq!(
+        cf.default_domain().await.expect("domains").as_deref(),
+        Some("apps.sim.local")
+    );
 
     // Create and first deploy: the private image stages with the credentials, and runs.
     let guid = cf

@@ -103,7 +103,7 @@ fn every_module_starts_with_a_doc_comment() {
 /// anyhow is CLI glue only (STYLE.md rule 9).
 #[test]
 fn anyhow_lives_in_the_cli_only() {
-    let allowed = ["reconciler/src/cli.rs", "reconciler/src/main.rs"];
+    let allowed = ["reconciler/src/cli", "reconciler/src/main.rs"];
     for file in workspace_rust_files() {
         let relative = file
             .strip_prefix(workspace_root())
@@ -111,7 +111,7 @@ fn anyhow_lives_in_the_cli_only() {
         let text = std::fs::read_to_string(&file).expect("read");
         if text.contains("anyhow") && !relative.starts_with("tests") {
             assert!(
-                allowed.iter().any(|a| relative == Path::new(a)),
+                allowed.iter().any(|a| relative.starts_with(Path::new(a))),
                 "{} uses anyhow; only the CLI may",
                 relative.display()
             );

@@ -101,6 +101,10 @@ pub trait Platform: Send + Sync {
         scope: &BTreeSet<SpaceKey>,
     ) -> impl Future<Output = Result<Live, CfError>> + Send;
 
+    /// The shared domain default routes go on (`None`: the foundation has none). Observe may
+    /// already fill `Live::default_domain`; this is the separate read for when it does not.
+    fn default_domain(&self) -> impl Future<Output = Result<Option<String>, CfError>> + Send;
+
     /// The app's `updated_at` now (`None`: the app is gone), to refuse stale changes.
     fn app_updated_at(
         &self,

@@ -555,6 +555,14 @@ impl Platform for V2 {
         Ok(live)
     }
 
+    async fn default_domain(&self) -> Result<Option<String>, CfError> {
+        Ok(shared_domains(&self.cf)
+            .await?
+            .into_iter()
+            .next()
+            .map(|(_, name)| name))
+    }
+
     async fn app_updated_at(&self, app_guid: &str) -> Result<Option<String>, CfError> {
         match self.app(app_guid).await {
             Ok(app) => Ok(app["metadata"]["updated_at"]

@@ -101,6 +101,10 @@ impl Platform for V3 {
         observe(&self.cf, scope).await
     }
 
+    async fn default_domain(&self) -> Result<Option<String>, CfError> {
+        observe::default_domain(&self.cf).await
+    }
+
     async fn app_updated_at(&self, app_guid: &str) -> Result<Option<String>, CfError> {
         match self.cf.get(&format!("/v3/apps/{app_guid}")).await {
             Ok(app) => Ok(app["updated_at"].as_str().map(str::to_owned)),

@@ -1,7 +1,7 @@
 //! Cloud Foundry CC API v3 reads: the bulk observation of a scope.
 //!
 //! [`observe`] costs a fixed handful of paged list requests whatever the number of apps:
-//! feature flags, spaces (with their orgs), domains, then apps, processes and routes of the
+//! feature flags, spaces (with their orgs), then apps, processes and routes of the
 //! scope's spaces (GUID lists chunked), and ACTIVE deployments. Droplets are read only for apps
 //! whose current droplet is not the one driftless recorded in its annotations (pushed by hand,
 //! unowned, or never deployed by driftless), by GUID. Nothing is read per app.
@@ -44,6 +44,17 @@ async fn list_by(
     Ok(all)
 }
 
+/// The domain `cf push` puts default routes on: the first shared domain. One request, made only
+/// when some app needs a default route (see `reconcile`).
+pub async fn default_domain(cf: &CfHttp) -> Result<Option<String>, CfError> {
+    let (domains, _) = cf.list("/v3/domains", &[]).await?;
+    Ok(domains
+        .iter()
+        .find(|d| d["relationships"]["organization"]["data"].is_null())
+        .and_then(|d| d["name"].as_str())
+        .map(str::to_owned))
+}
+
 /// Observes every app in the `scope` spaces (owned by driftless or not) and the feature flags.
 pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, CfError> {
     let mut live = Live::default();
@@ -53,12 +64,6 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
             live.feature_flags.insert(name.to_owned(), enabled);
         }
     }
-    let (domains, _) = cf.list("/v3/domains", &[]).await?;
-    live.default_domain = domains
-        .iter()
-        .find(|d| d["relationships"]["organization"]["data"].is_null())
-        .and_then(|d| d["name"].as_str())
-        .map(str::to_owned);
     if scope.is_empty() {
         return Ok(live);
     }
@@ -189,7 +194,21 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
         .filter_map(|(_, _, droplet)| droplet.as_deref())
         .collect();
     if !unknown.is_empty() {
-        let droplets = list_by(cf, "/v3/droplets", "guids", &unknown, &[]).await?;
+        // A few: by GUID. Many (a foundation driftless has not deployed to yet): the staged
+        // droplets of the spaces, in pages of 5000, old ones included, beats a request per
+        // hundred apps.
+        let droplets = if unknown.len() <= GUIDS_PER_REQUEST {
+            list_by(cf, "/v3/droplets", "guids", &unknown, &[]).await?
+        } else {
+            list_by(
+                cf,
+                "/v3/droplets",
+                "space_guids",
+                &space_guids,
+                &[("states", "STAGED")],
+            )
+            .await?
+        };
         let images: BTreeMap<String, String> = droplets
             .iter()
             .filter_map(|d| {
