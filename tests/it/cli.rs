@@ -130,6 +130,11 @@ fn every_subcommand_has_help() {
         &["--help"][..],
         &["validate", "--help"],
         &["schema", "--help"],
+        &["plan", "--help"],
+        &["apply", "--help"],
+        &["drift", "--help"],
+        &["demo", "--help"],
+        &["simulate", "--help"],
     ] {
         let out = driftless(&workspace_root(), args);
         assert_eq!(out.status.code(), Some(0), "{args:?}");
@@ -312,4 +317,34 @@ fn simulate_serves_a_foundation_on_a_free_port_until_terminated() {
         text.contains("Docker registry: http://127.0.0.1:"),
         "{text}"
     );
+}
+
+/// The README's main job: the whole loop offline on the embedded foundation, every step
+/// exiting as it should, the hand-made drift reported and then gone.
+#[test]
+fn demo_runs_the_whole_loop_and_finds_the_hand_made_drift() {
+    let out = driftless(&workspace_root(), &["demo"]);
+    let text = stdout(&out);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}\n{err}");
+    for expected in [
+        "== 1. driftless plan: what git wants that the foundation lacks (exit 2)",
+        "~ feature_flag:diego_docker",
+        "+ app:demo/dev/hello",
+        "+ app:demo/dev/worker",
+        "== 2. driftless apply: enable diego_docker, push both apps (exit 0)",
+        "Apply: 3 applied, 0 failed, 0 blocked, 0 skipped.",
+        "== 3. driftless drift: what changed behind git's back (exit 2)",
+        "instances: 5 -> 2",
+        "env.GREETING: \"edited by hand\" -> \"hello from driftless\"",
+        "== 4. driftless apply: back to what git says (exit 0)",
+        "== 5. driftless drift: nothing left (exit 0)",
+        "No changes: the foundation matches git.",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    // Step 3 lists hello only: worker was not touched by hand.
+    let drift = &text[text.find("== 3.").expect("step 3")..text.find("== 4.").expect("step 4")];
+    assert!(!drift.contains("app:demo/dev/worker"), "{drift}");
+    assert!(!text.contains("admin"), "no login secret in the demo's report");
 }
