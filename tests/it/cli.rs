@@ -348,3 +348,82 @@ fn demo_runs_the_whole_loop_and_finds_the_hand_made_drift() {
     assert!(!drift.contains("app:demo/dev/worker"), "{drift}");
     assert!(!text.contains("admin"), "no login secret in the demo's report");
 }
+
+/// The quickstart README's path: `driftless simulate` with the example's space, domain and
+/// images, then `apply` and a no-op `plan` of examples/quickstart (its registry host swapped
+/// for the free port the test got, its API given with --api).
+#[test]
+fn the_quickstart_converges_on_driftless_simulate() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let args = [
+        "--registry-image",
+        "demo/hello:1.0",
+        "--registry-image",
+        "demo/worker:1.0",
+        "--space",
+        "demo/dev",
+        "--shared-domain",
+        "apps.example.com",
+    ];
+    let (child, stdout, port) = spawn_simulate("quickstart", &args, &runtime);
+    let mut registry = None;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+        let line = line.expect("stdout line");
+        if let Some(host) = line.strip_prefix("Docker registry: http://") {
+            registry = Some(host.to_owned());
+        }
+        if line.starts_with("Serving until") {
+            break;
+        }
+    }
+    let registry = registry.expect("the registry's address is printed");
+    let quickstart = workspace_root().join("examples/quickstart");
+    let manifest = std::fs::read_to_string(quickstart.join("demo/dev/manifest.yml"))
+        .expect("quickstart manifest")
+        .replace("localhost:5000", &registry);
+    let config = std::fs::read_to_string(quickstart.join("driftless.yaml")).expect("config");
+    let repo = temp_repo(
+        "quickstart",
+        &[
+            ("driftless.yaml", &config),
+            ("demo/dev/manifest.yml", &manifest),
+        ],
+    );
+    let api = format!("http://127.0.0.1:{port}");
+    let state = repo.join(".state");
+    let run = |args: &[&str]| {
+        std::process::Command::new(driftless_tests::driftless_bin())
+            .args(args)
+            .args(["--repo"])
+            .arg(&repo)
+            .args(["--api", &api, "--state-dir"])
+            .arg(&state)
+            .env("CF_PASSWORD", "admin")
+            .output()
+            .expect("run driftless")
+    };
+    let applied = run(&["apply", "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&applied.stdout).expect("json report");
+    assert_eq!(
+        applied.status.code(),
+        Some(0),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    assert_eq!(report["summary"]["create"], 2, "{report:#}");
+    let results: Vec<&str> = report["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["result"].as_str())
+        .collect();
+    assert_eq!(results, ["applied", "applied", "applied"], "{report:#}");
+    let again = run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    drop(child);
+}

@@ -108,6 +108,19 @@ pub struct SimulateArgs {
     /// Start an embedded Docker Registry V2 next to the API (its address is printed).
     #[arg(long)]
     pub registry: bool,
+    /// Where the embedded registry listens (implies --registry; default: a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub registry_listen: Option<std::net::SocketAddr>,
+    /// Push a generated image `REPO:TAG` into the embedded registry (implies --registry);
+    /// repeatable.
+    #[arg(long, value_name = "REPO:TAG")]
+    pub registry_image: Vec<String>,
+    /// Create org and space `ORG/SPACE` (repeatable; a seed file can do more).
+    #[arg(long, value_name = "ORG/SPACE")]
+    pub space: Vec<String>,
+    /// The shared domain, every org's default domain.
+    #[arg(long, default_value = "apps.sim.local")]
+    pub shared_domain: String,
     /// Seed of every random choice (GUIDs, injected faults), for reproducible runs.
     #[arg(long, default_value_t = 0)]
     pub random_seed: u64,
@@ -214,9 +227,30 @@ fn simulate<O: Write, E: Write>(
             reset_interval: std::time::Duration::from_secs(args.rate_limit_window.max(1)),
         }),
         unhealthy_images: args.unhealthy_image.into_iter().collect(),
-        registry: args.registry.then(simulator::RegistryConfig::default),
+        registry: (args.registry || args.registry_listen.is_some() || !args.registry_image.is_empty())
+            .then(|| simulator::RegistryConfig {
+                listen: args.registry_listen,
+                ..simulator::RegistryConfig::default()
+            }),
+        shared_domain: args.shared_domain.clone(),
         ..simulator::SimConfig::default()
     };
+    let mut images = Vec::new();
+    for image in &args.registry_image {
+        let (repo, tag) = image
+            .rsplit_once(':')
+            .filter(|(repo, tag)| !repo.is_empty() && !tag.is_empty() && !tag.contains('/'))
+            .with_context(|| format!("--registry-image {image}: expected REPO:TAG"))?;
+        images.push((repo.to_owned(), tag.to_owned()));
+    }
+    let mut spaces = Vec::new();
+    for space in &args.space {
+        let (org, name) = space
+            .split_once('/')
+            .filter(|(o, s)| !o.is_empty() && !s.is_empty() && !s.contains('/'))
+            .with_context(|| format!("--space {space}: expected ORG/SPACE"))?;
+        spaces.push((org.to_owned(), name.to_owned()));
+    }
     if let Some(seed) = &args.seed {
         config = config
             .with_seed_file(seed)
@@ -253,10 +287,18 @@ fn simulate<O: Write, E: Write>(
         let sim = simulator::start(config)
             .await
             .context("start the simulator")?;
+        for (org, space) in &spaces {
+            sim.create_space(org, space)
+                .with_context(|| format!("create space {org}/{space}"))?;
+        }
         output.line(format_args!("Cloud Controller API: {}", sim.url()))?;
         output.line(format_args!("Logins: {logins}"))?;
         if let Some(registry) = sim.registry() {
             output.line(format_args!("Docker registry: http://{}", registry.host()))?;
+            for (repo, tag) in &images {
+                let digest = registry.push_image(repo, tag, &format!("{repo}:{tag}"));
+                output.line(format_args!("  image {}/{repo}:{tag} ({digest})", registry.host()))?;
+            }
         }
         output.line("Serving until interrupted (Ctrl-C or SIGTERM).")?;
         output.out.flush()?;

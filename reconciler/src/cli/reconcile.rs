@@ -344,9 +344,10 @@ fn state_dir(args: &RunArgs) -> Option<PathBuf> {
     })
 }
 
-/// The commit checked out in `dir`, when it is a git work tree.
+/// The commit checked out in the git work tree holding `dir` (a repo may be a directory of a
+/// larger one), if any. Uncommitted edits are not part of it.
 pub fn git_revision(dir: &Path) -> Option<String> {
-    let repo = git2::Repository::open(dir).ok()?;
+    let repo = git2::Repository::discover(dir).ok()?;
     let head = repo.head().ok()?.peel_to_commit().ok()?;
     Some(head.id().to_string())
 }
