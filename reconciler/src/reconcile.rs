@@ -307,3 +307,83 @@ pub async fn reconcile<P: Platform>(
     };
     Ok(Report { plan, results })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        model::{RegistryConfig, SecretRef},
+        secret::StaticSecrets,
+    };
+
+    fn registry(host: &str) -> RegistryConfig {
+        RegistryConfig {
+            host: host.into(),
+            username: None,
+            password: None,
+            docker_config: None,
+            insecure: false,
+        }
+    }
+
+    #[test]
+    fn registry_credentials_come_from_env_files_and_docker_configs_and_failures_say_why() {
+        let config = RepoConfig {
+            registries: vec![
+                RegistryConfig {
+                    username: Some("ci".into()),
+                    password: Some(SecretRef::Env {
+                        env: "REG_PASSWORD".into(),
+                    }),
+                    ..registry("env.example.com")
+                },
+                RegistryConfig {
+                    username: Some("ci".into()),
+                    password: Some(SecretRef::File {
+                        file: "/run/secrets/reg".into(),
+                    }),
+                    ..registry("file.example.com")
+                },
+                RegistryConfig {
+                    docker_config: Some("/home/ci/.docker/config.json".into()),
+                    ..registry("docker.example.com")
+                },
+                RegistryConfig {
+                    username: Some("ci".into()),
+                    password: Some(SecretRef::Env {
+                        env: "MISSING".into(),
+                    }),
+                    ..registry("broken.example.com")
+                },
+                registry("anonymous.example.com"),
+            ],
+            ..RepoConfig::default()
+        };
+        // base64("bot:d0cker-pw")
+        let docker = r#"{"auths": {"docker.example.com": {"auth": "Ym90OmQwY2tlci1wdw=="}}}"#;
+        let secrets = StaticSecrets {
+            env: [("REG_PASSWORD".to_owned(), "env-pw".to_owned())].into(),
+            files: [
+                ("/run/secrets/reg".to_owned(), "file-pw\n".to_owned()),
+                ("/home/ci/.docker/config.json".to_owned(), docker.to_owned()),
+            ]
+            .into(),
+        };
+        let found = registry_credentials(&config, &secrets);
+        let pair = |host: &str| {
+            let c = &found.found[host];
+            (c.username.as_str(), c.password.expose())
+        };
+        assert_eq!(pair("env.example.com"), ("ci", "env-pw"));
+        assert_eq!(pair("file.example.com"), ("ci", "file-pw"));
+        assert_eq!(pair("docker.example.com"), ("bot", "d0cker-pw"));
+        assert!(!found.found.contains_key("anonymous.example.com"));
+        let broken = &found.broken["broken.example.com"];
+        assert!(broken.contains("MISSING"), "{broken}");
+        assert_eq!(found.broken.len(), 1);
+        let debug = format!("{found:?}");
+        for secret in ["env-pw", "file-pw", "d0cker-pw"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+    }
+}

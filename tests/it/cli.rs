@@ -346,7 +346,10 @@ fn demo_runs_the_whole_loop_and_finds_the_hand_made_drift() {
     // Step 3 lists hello only: worker was not touched by hand.
     let drift = &text[text.find("== 3.").expect("step 3")..text.find("== 4.").expect("step 4")];
     assert!(!drift.contains("app:demo/dev/worker"), "{drift}");
-    assert!(!text.contains("admin"), "no login secret in the demo's report");
+    assert!(
+        !text.contains("admin"),
+        "no login secret in the demo's report"
+    );
 }
 
 /// The quickstart README's path: `driftless simulate` with the example's space, domain and

@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, one module per boundary.
 
+mod apply;
 mod cf_http;
 mod cf_v2;
 mod cf_v3;

@@ -100,6 +100,12 @@ pub async fn apply<P: Platform, R: ImageResolver>(
         .map(|i| async move {
             let change = &plan.changes[i];
             let target = change.target.to_string();
+            tracing::info!(
+                target,
+                action = change.action.as_str(),
+                rollout = change.rollout.as_str(),
+                "Applying."
+            );
             let result = match &change.work {
                 Work::Create(work) => create(platform, resolver, credentials, work).await,
                 Work::Update(work) => update(platform, resolver, credentials, work).await,
@@ -384,13 +390,13 @@ async fn stale_check<P: Platform>(
     guid: &str,
     observed: Option<&str>,
 ) -> Result<(), Refusal> {
-    let now = platform.app_updated_at(guid).await?;
+    let now = platform.app_stamp(guid).await?;
     match (now.as_deref(), observed) {
         (None, _) => Err(Refusal::Failed(
             "stale plan: the app was deleted since it was observed".into(),
         )),
         (Some(now), Some(observed)) if now != observed => Err(Refusal::Failed(format!(
-            "stale plan: the app changed since it was observed (updated_at {observed} -> {now}); plan again"
+            "stale plan: the app changed since it was observed ({observed} -> {now}); plan again"
         ))),
         _ => Ok(()),
     }

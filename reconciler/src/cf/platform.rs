@@ -105,8 +105,9 @@ pub trait Platform: Send + Sync {
     /// already fill `Live::default_domain`; this is the separate read for when it does not.
     fn default_domain(&self) -> impl Future<Output = Result<Option<String>, CfError>> + Send;
 
-    /// The app's `updated_at` now (`None`: the app is gone), to refuse stale changes.
-    fn app_updated_at(
+    /// The app's stamp now (`LiveApp::stamp`: its and its processes' `updated_at`; `None`:
+    /// the app is gone), to refuse changes planned on a stale observation.
+    fn app_stamp(
         &self,
         app_guid: &str,
     ) -> impl Future<Output = Result<Option<String>, CfError>> + Send;

@@ -383,6 +383,34 @@ async fn shared_domains(cf: &CfHttp) -> Result<Vec<(String, String)>, CfError> {
         .collect())
 }
 
+/// A v2 app's only process (`web`), from its entity.
+fn live_process(e: &Value, guid: &str, updated_at: &str) -> LiveProcess {
+    LiveProcess {
+        // One process per app: it has the app's GUID.
+        guid: guid.to_owned(),
+        instances: u32_of(&e["instances"]),
+        memory_mb: e["memory"].as_u64().unwrap_or(0),
+        disk_mb: e["disk_quota"].as_u64().unwrap_or(0),
+        health_check_type: match e["health_check_type"].as_str() {
+            Some("none") => "process".to_owned(),
+            Some(kind) => kind.to_owned(),
+            None => "port".to_owned(),
+        },
+        health_check_endpoint: e["health_check_http_endpoint"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        timeout: e["health_check_timeout"]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok()),
+        command: e["command"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        updated_at: updated_at.to_owned(),
+    }
+}
+
 fn guid(resource: &Value) -> Option<&str> {
     resource["metadata"]["guid"].as_str()
 }
@@ -482,30 +510,7 @@ impl Platform for V2 {
                 .or_else(|| app["metadata"]["created_at"].as_str())
                 .unwrap_or_default()
                 .to_owned();
-            let process = LiveProcess {
-                // One process per app: it has the app's GUID.
-                guid: guid.to_owned(),
-                instances: u32_of(&e["instances"]),
-                memory_mb: e["memory"].as_u64().unwrap_or(0),
-                disk_mb: e["disk_quota"].as_u64().unwrap_or(0),
-                health_check_type: match e["health_check_type"].as_str() {
-                    Some("none") => "process".to_owned(),
-                    Some(kind) => kind.to_owned(),
-                    None => "port".to_owned(),
-                },
-                health_check_endpoint: e["health_check_http_endpoint"]
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned),
-                timeout: e["health_check_timeout"]
-                    .as_u64()
-                    .and_then(|n| u32::try_from(n).ok()),
-                command: e["command"]
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned),
-                updated_at: updated_at.clone(),
-            };
+            let process = live_process(e, guid, &updated_at);
             // The image runs once its package is staged; before that there is no droplet.
             let image = (e["package_state"] == "STAGED")
                 .then(|| e["docker_image"].as_str())
@@ -563,12 +568,25 @@ impl Platform for V2 {
             .map(|(_, name)| name))
     }
 
-    async fn app_updated_at(&self, app_guid: &str) -> Result<Option<String>, CfError> {
+    async fn app_stamp(&self, app_guid: &str) -> Result<Option<String>, CfError> {
         match self.app(app_guid).await {
-            Ok(app) => Ok(app["metadata"]["updated_at"]
-                .as_str()
-                .or_else(|| app["metadata"]["created_at"].as_str())
-                .map(str::to_owned)),
+            Ok(app) => {
+                let updated_at = app["metadata"]["updated_at"]
+                    .as_str()
+                    .or_else(|| app["metadata"]["created_at"].as_str())
+                    .unwrap_or_default();
+                let e = &app["entity"];
+                let p = live_process(e, app_guid, updated_at);
+                let details = format!(
+                    "{}/{}/{}/{}/{}",
+                    p.updated_at, p.instances, p.memory_mb, p.disk_mb, p.health_check_type
+                );
+                Ok(Some(crate::model::live::stamp(
+                    updated_at,
+                    e["state"] == "STARTED",
+                    [(WEB, details)],
+                )))
+            }
             Err(CfError::Api { status: 404, .. }) => Ok(None),
             Err(error) => Err(error),
         }

@@ -227,11 +227,13 @@ fn simulate<O: Write, E: Write>(
             reset_interval: std::time::Duration::from_secs(args.rate_limit_window.max(1)),
         }),
         unhealthy_images: args.unhealthy_image.into_iter().collect(),
-        registry: (args.registry || args.registry_listen.is_some() || !args.registry_image.is_empty())
-            .then(|| simulator::RegistryConfig {
-                listen: args.registry_listen,
-                ..simulator::RegistryConfig::default()
-            }),
+        registry: (args.registry
+            || args.registry_listen.is_some()
+            || !args.registry_image.is_empty())
+        .then(|| simulator::RegistryConfig {
+            listen: args.registry_listen,
+            ..simulator::RegistryConfig::default()
+        }),
         shared_domain: args.shared_domain.clone(),
         ..simulator::SimConfig::default()
     };
@@ -297,7 +299,10 @@ fn simulate<O: Write, E: Write>(
             output.line(format_args!("Docker registry: http://{}", registry.host()))?;
             for (repo, tag) in &images {
                 let digest = registry.push_image(repo, tag, &format!("{repo}:{tag}"));
-                output.line(format_args!("  image {}/{repo}:{tag} ({digest})", registry.host()))?;
+                output.line(format_args!(
+                    "  image {}/{repo}:{tag} ({digest})",
+                    registry.host()
+                ))?;
             }
         }
         output.line("Serving until interrupted (Ctrl-C or SIGTERM).")?;

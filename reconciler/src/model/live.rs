@@ -48,6 +48,45 @@ pub struct LiveApp {
     pub env: Option<BTreeMap<String, String>>,
 }
 
+impl LiveApp {
+    /// What moves when anyone changes the app: its `updated_at` (env, droplet, state, name,
+    /// metadata) and state, and each process's `updated_at`, instances, memory, disk and health
+    /// check. Timestamps have whole seconds, so the values themselves are part of it: a
+    /// `cf scale` in the same second as the observation still shows. Apply compares it with a
+    /// fresh read to refuse changes planned on a stale observation.
+    pub fn stamp(&self) -> String {
+        stamp(
+            &self.updated_at,
+            self.started,
+            self.processes.iter().map(|(kind, p)| {
+                (
+                    kind.as_str(),
+                    format!(
+                        "{}/{}/{}/{}/{}",
+                        p.updated_at, p.instances, p.memory_mb, p.disk_mb, p.health_check_type
+                    ),
+                )
+            }),
+        )
+    }
+}
+
+/// The stamp of an app's `updated_at` and state, and its processes' (type, details) pairs,
+/// details as `updated_at/instances/memory_mb/disk_mb/health_check_type`.
+pub fn stamp<'a>(
+    app: &str,
+    started: bool,
+    processes: impl IntoIterator<Item = (&'a str, String)>,
+) -> String {
+    let mut processes: Vec<(&str, String)> = processes.into_iter().collect();
+    processes.sort_unstable();
+    let mut out = format!("{app}/{}", if started { "STARTED" } else { "STOPPED" });
+    for (kind, details) in processes {
+        out.push_str(&format!(";{kind}={details}"));
+    }
+    out
+}
+
 /// One observed process.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveProcess {

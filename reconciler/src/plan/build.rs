@@ -225,7 +225,7 @@ fn leftover_change(
             "not in git; prune is on".to_owned(),
             Work::Delete {
                 guid: app.guid.clone(),
-                observed_updated_at: app.updated_at.clone(),
+                observed_updated_at: app.stamp(),
             },
         )
     } else {
@@ -944,7 +944,7 @@ fn app_work(
         },
         Some(l) => AppWork {
             guid: Some(l.guid.clone()),
-            observed_updated_at: Some(l.updated_at.clone()),
+            observed_updated_at: Some(l.stamp()),
             spec,
             strategy: app.settings.strategy,
             scale: delta.scale.clone(),

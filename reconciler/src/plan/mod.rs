@@ -256,7 +256,7 @@ pub enum Work {
 pub struct AppWork {
     /// `None` when creating.
     pub guid: Option<String>,
-    /// The app's `updated_at` when observed: apply fails the change as stale if it moved.
+    /// The app's `LiveApp::stamp` when observed: apply fails the change as stale if it moved.
     pub observed_updated_at: Option<String>,
     /// The desired settings, provenance annotations included.
     pub spec: AppSpec,

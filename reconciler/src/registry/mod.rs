@@ -553,6 +553,14 @@ fn unauthorized(
 }
 
 fn unexpected(endpoint: &Endpoint, status: StatusCode, what: &str) -> RegistryError {
+    // A proxy or the registry saying it cannot serve now: for Cloud Foundry, which must pull
+    // when an instance starts, that is the same as unreachable.
+    if matches!(status.as_u16(), 502..=504) {
+        return RegistryError::Unreachable {
+            host: endpoint.host.clone(),
+            reason: format!("{what} answered {status}"),
+        };
+    }
     RegistryError::Protocol {
         host: endpoint.host.clone(),
         detail: format!("{what} answered {status}"),

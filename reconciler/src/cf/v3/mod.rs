@@ -105,12 +105,31 @@ impl Platform for V3 {
         observe::default_domain(&self.cf).await
     }
 
-    async fn app_updated_at(&self, app_guid: &str) -> Result<Option<String>, CfError> {
-        match self.cf.get(&format!("/v3/apps/{app_guid}")).await {
-            Ok(app) => Ok(app["updated_at"].as_str().map(str::to_owned)),
-            Err(error) if error.code() == Some(10010) => Ok(None),
-            Err(error) => Err(error),
-        }
+    async fn app_stamp(&self, app_guid: &str) -> Result<Option<String>, CfError> {
+        let app = match self.cf.get(&format!("/v3/apps/{app_guid}")).await {
+            Ok(app) => app,
+            Err(error) if error.code() == Some(10010) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let (processes, _) = self
+            .cf
+            .list(&format!("/v3/apps/{app_guid}/processes"), &[])
+            .await?;
+        Ok(Some(crate::model::live::stamp(
+            app["updated_at"].as_str().unwrap_or_default(),
+            app["state"] == "STARTED",
+            processes.iter().filter_map(|p| {
+                let details = format!(
+                    "{}/{}/{}/{}/{}",
+                    p["updated_at"].as_str().unwrap_or_default(),
+                    p["instances"].as_u64().unwrap_or(0),
+                    p["memory_in_mb"].as_u64().unwrap_or(0),
+                    p["disk_in_mb"].as_u64().unwrap_or(0),
+                    p["health_check"]["type"].as_str().unwrap_or("port"),
+                );
+                Some((p["type"].as_str()?, details))
+            }),
+        )))
     }
 
     async fn read_env(&self, app_guid: &str) -> Result<BTreeMap<String, String>, CfError> {

@@ -1,0 +1,255 @@
+//! `apply` through the library against the simulator: a change planned before someone else
+//! touched the app fails as stale; one app's failure never stops another; the preflight runs
+//! again right before instances start (a registry that went down after the plan blocks the
+//! change and leaves the app alone).
+
+use std::{collections::BTreeMap, time::Duration};
+
+use driftless::{
+    apply::{self, ApplyOptions},
+    cf::{
+        http::{CfHttp, CfOptions, Login},
+        platform::Platform,
+        poll::PollOptions,
+        v3::V3,
+    },
+    load::{self, LoadOptions, SourceFile},
+    model::{AppKey, AppName, SpaceKey},
+    plan::{self, Outcome, PlanContext, PlanOptions, Report},
+    reconcile::{self, EnvCache, Reconcile, Registries},
+    registry::{RegistryClient, RegistryOptions},
+    secret::Secret,
+};
+use simulator::{RegistryConfig, SimConfig, SimHandle};
+
+async fn foundation() -> SimHandle {
+    let sim = simulator::start(SimConfig {
+        registry: Some(RegistryConfig::default()),
+        staging_duration: Duration::from_millis(30),
+        deployment_duration: Duration::from_millis(60),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    sim.set_feature_flag("diego_docker", true).expect("flag");
+    sim.create_space("acme", "dev").expect("space");
+    let registry = sim.registry().expect("registry");
+    registry.push_image("demo/a", "1", "a");
+    registry.push_image("demo/b", "1", "b");
+    sim
+}
+
+fn repo(registry: &str, instances: u32) -> load::Loaded {
+    let manifest = format!(
+        "applications:\n\
+         - name: a\n  docker: {{ image: {registry}/demo/a:1 }}\n  instances: {instances}\n  no-route: true\n\
+         - name: b\n  docker: {{ image: {registry}/demo/b:1 }}\n  instances: {instances}\n  no-route: true\n"
+    );
+    let files = [SourceFile {
+        path: "acme/dev/manifest.yml".into(),
+        bytes: manifest.into_bytes(),
+    }];
+    let loaded = load::load(&files, &LoadOptions { strict: true });
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    loaded
+}
+
+fn registries() -> Registries {
+    Registries {
+        client: RegistryClient::new(&RegistryOptions::default()).expect("client"),
+        credentials: BTreeMap::new(),
+        insecure: Default::default(),
+    }
+}
+
+async fn platform(sim: &SimHandle) -> V3 {
+    let cf = CfHttp::connect(
+        sim.url(),
+        Login::Password {
+            username: "admin".into(),
+            password: Secret::new("admin"),
+        },
+        CfOptions::default(),
+    )
+    .await
+    .expect("login");
+    V3::new(cf).with_poll(PollOptions::fast())
+}
+
+/// Observes and plans (no apply).
+async fn plan_of(cf: &V3, loaded: &load::Loaded, registries: &Registries) -> Report {
+    let config = &loaded.repo.config;
+    let desired = &loaded.repo.foundations[0];
+    let foundation = driftless::model::FoundationConfig {
+        name: desired.name.clone(),
+        api: String::new(),
+        platform: None,
+        auth: None,
+        feature_flags: Default::default(),
+        path: String::new(),
+        skip_ssl_validation: false,
+    };
+    let run = Reconcile {
+        desired,
+        config,
+        foundation: &foundation,
+        registries,
+        broken_credentials: &BTreeMap::new(),
+        options: PlanOptions::default(),
+        apply: None,
+        concurrency: 4,
+    };
+    reconcile::reconcile(cf, &run, &mut EnvCache::default())
+        .await
+        .expect("reconcile")
+}
+
+fn key(name: &str) -> AppKey {
+    AppKey {
+        space: SpaceKey {
+            org: "acme".into(),
+            space: "dev".into(),
+        },
+        name: AppName::new(name),
+    }
+}
+
+async fn instances(cf: &V3, name: &str) -> u32 {
+    let scope = [key(name).space].into_iter().collect();
+    cf.observe(&scope).await.expect("observe").apps[&key(name)].processes["web"].instances
+}
+
+#[tokio::test]
+async fn a_stale_change_fails_and_the_other_app_still_converges() {
+    let sim = foundation().await;
+    let host = sim.registry().expect("registry").host();
+    let cf = platform(&sim).await;
+    let registries = registries();
+    let first = plan_of(&cf, &repo(&host, 1), &registries).await;
+    let results = apply::apply(
+        &cf,
+        &registries,
+        &BTreeMap::new(),
+        &first.plan,
+        &ApplyOptions::default(),
+    )
+    .await;
+    assert!(
+        results.iter().all(|r| r.outcome == Outcome::Applied),
+        "{results:?}"
+    );
+
+    // Plan a scale of both, then someone scales `a` by hand before apply runs.
+    let scale = plan_of(&cf, &repo(&host, 2), &registries).await;
+    assert_eq!(
+        plan::summary(&scale.plan).get(&plan::Action::Update),
+        Some(&2)
+    );
+    sim.scale_app("acme", "dev", "a", 4)
+        .await
+        .expect("cf scale");
+    let results = apply::apply(
+        &cf,
+        &registries,
+        &BTreeMap::new(),
+        &scale.plan,
+        &ApplyOptions::default(),
+    )
+    .await;
+    let by_target: BTreeMap<String, &plan::ChangeResult> = scale
+        .plan
+        .changes
+        .iter()
+        .map(|c| c.target.to_string())
+        .zip(&results)
+        .collect();
+    let a = by_target["app:acme/dev/a"];
+    assert_eq!(a.outcome, Outcome::Failed, "{a:?}");
+    assert!(
+        a.error.as_deref().unwrap_or("").contains("stale plan"),
+        "{a:?}"
+    );
+    assert_eq!(by_target["app:acme/dev/b"].outcome, Outcome::Applied);
+    assert_eq!(
+        instances(&cf, "a").await,
+        4,
+        "the stale change was not made"
+    );
+    assert_eq!(instances(&cf, "b").await, 2);
+}
+
+#[tokio::test]
+async fn the_registry_is_asked_again_right_before_instances_start() {
+    let sim = foundation().await;
+    let registry = sim.registry().expect("registry");
+    let host = registry.host();
+    let cf = platform(&sim).await;
+    let registries = registries();
+    let first = plan_of(&cf, &repo(&host, 1), &registries).await;
+    apply::apply(
+        &cf,
+        &registries,
+        &BTreeMap::new(),
+        &first.plan,
+        &ApplyOptions::default(),
+    )
+    .await;
+
+    // A scale-up planned while the registry answered; it goes down before apply.
+    let scale_up = plan_of(&cf, &repo(&host, 3), &registries).await;
+    registry.set_down(true);
+    let results = apply::apply(
+        &cf,
+        &registries,
+        &BTreeMap::new(),
+        &scale_up.plan,
+        &ApplyOptions::default(),
+    )
+    .await;
+    for (change, result) in scale_up.plan.changes.iter().zip(&results) {
+        assert_eq!(
+            result.outcome,
+            Outcome::Blocked,
+            "{} {result:?}",
+            change.target
+        );
+        let error = result.error.as_deref().unwrap_or("");
+        assert!(
+            error.contains("unreachable") && error.contains("left alone"),
+            "{error}"
+        );
+    }
+    assert_eq!(instances(&cf, "a").await, 1, "nothing scaled up");
+    assert_eq!(instances(&cf, "b").await, 1);
+}
+
+/// The planner is deterministic over the same observation.
+#[tokio::test]
+async fn planning_the_same_observation_twice_gives_the_same_plan() {
+    let sim = foundation().await;
+    let host = sim.registry().expect("registry").host();
+    let cf = platform(&sim).await;
+    let loaded = repo(&host, 2);
+    let desired = &loaded.repo.foundations[0];
+    let live = cf.observe(&desired.spaces).await.expect("observe");
+    let images = reconcile::check_images(&registries(), desired, &BTreeMap::new(), 4).await;
+    let foundation = driftless::model::FoundationConfig {
+        name: desired.name.clone(),
+        api: String::new(),
+        platform: None,
+        auth: None,
+        feature_flags: Default::default(),
+        path: String::new(),
+        skip_ssl_validation: false,
+    };
+    let cx = PlanContext {
+        config: &loaded.repo.config,
+        foundation: &foundation,
+        credentials: &BTreeMap::new(),
+        options: &PlanOptions::default(),
+    };
+    let one = plan::plan(desired, &live, &images, &cx);
+    let two = plan::plan(desired, &live, &images, &cx);
+    assert_eq!(one, two);
+    assert_eq!(one.changes.len(), 2);
+}
