@@ -180,13 +180,15 @@ impl EnvCache {
 }
 
 /// Reads the env of every owned, declared app whose `updated_at` moved since its env was last
-/// seen equal to git's; the others keep `env: None` and compare by hash.
+/// seen equal to git's; the others keep `env: None` and compare by hash. `deep` reads every
+/// owned, declared app's env whatever the cache says.
 pub async fn read_envs<P: Platform>(
     platform: &P,
     desired: &FoundationDesired,
     live: &mut Live,
     cache: &mut EnvCache,
     concurrency: usize,
+    deep: bool,
 ) -> Result<usize, CfError> {
     let mut wanted = Vec::new();
     for (key, app) in &mut live.apps {
@@ -198,7 +200,7 @@ pub async fn read_envs<P: Platform>(
         }
         let want_hash = plan::env_hash(&want.env);
         match cache.apps.get(&app.guid) {
-            Some(seen) if seen.updated_at == app.updated_at => {
+            Some(seen) if seen.updated_at == app.updated_at && !deep => {
                 // Unchanged since it was read and found equal to git's at that time.
                 app.annotations
                     .insert(ENV_HASH.to_owned(), seen.env_hash.clone());
@@ -237,6 +239,60 @@ pub async fn read_envs<P: Platform>(
     Ok(reads)
 }
 
+/// The deep check's other half: the commands of every owned, declared app's processes, read
+/// one by one (lists hide them), so a hand-made `cf push -c` shows as drift.
+pub async fn read_commands<P: Platform>(
+    platform: &P,
+    desired: &FoundationDesired,
+    live: &mut Live,
+    concurrency: usize,
+) -> Result<usize, CfError> {
+    let wanted: Vec<(AppKeyOf, String, String, String)> = live
+        .apps
+        .iter()
+        .filter(|(key, app)| app.owned && desired.apps.contains_key(*key))
+        .flat_map(|(key, app)| {
+            app.processes
+                .iter()
+                .filter(|(_, p)| p.command.is_none())
+                .map(|(kind, p)| (key.clone(), kind.clone(), app.guid.clone(), p.guid.clone()))
+        })
+        .collect();
+    let reads = wanted.len();
+    let results: Vec<_> = stream::iter(wanted)
+        .map(|(key, kind, app, process)| async move {
+            let command = platform.read_command(&app, &process).await;
+            (key, kind, command)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    for (key, kind, command) in results {
+        let command = command?;
+        let wants_command = desired
+            .apps
+            .get(&key)
+            .and_then(|a| a.processes.get(&kind))
+            .is_some_and(|p| p.command.is_some());
+        if let Some(process) = live
+            .apps
+            .get_mut(&key)
+            .and_then(|a| a.processes.get_mut(&kind))
+        {
+            process.command = match command {
+                Some(command) => Some(command),
+                // Unset while git sets one: an empty command differs from git's.
+                None if wants_command => Some(String::new()),
+                // Unset, as git wants: nothing to compare.
+                None => None,
+            };
+        }
+    }
+    Ok(reads)
+}
+
+type AppKeyOf = crate::model::AppKey;
+
 /// Everything one reconcile of one foundation needs besides the platform.
 #[derive(Debug)]
 pub struct Reconcile<'a> {
@@ -249,6 +305,8 @@ pub struct Reconcile<'a> {
     /// `None`: plan only.
     pub apply: Option<ApplyOptions>,
     pub concurrency: usize,
+    /// Read every owned app's env and process commands (a request or two per app).
+    pub deep: bool,
 }
 
 /// Observes, plans and (when asked) applies; the report of what was found and done.
@@ -266,10 +324,21 @@ pub async fn reconcile<P: Platform>(
     if live.default_domain.is_none() && needs_domain {
         live.default_domain = platform.default_domain().await?;
     }
-    let reads = read_envs(platform, run.desired, &mut live, cache, run.concurrency).await?;
+    let mut reads = read_envs(
+        platform,
+        run.desired,
+        &mut live,
+        cache,
+        run.concurrency,
+        run.deep,
+    )
+    .await?;
+    if run.deep {
+        reads += read_commands(platform, run.desired, &mut live, run.concurrency).await?;
+    }
     tracing::debug!(
         apps = live.apps.len(),
-        env_reads = reads,
+        per_app_reads = reads,
         "Observed the foundation."
     );
     let images = check_images(

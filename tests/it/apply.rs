@@ -78,6 +78,10 @@ async fn platform(sim: &SimHandle) -> V3 {
 
 /// Observes and plans (no apply).
 async fn plan_of(cf: &V3, loaded: &load::Loaded, registries: &Registries) -> Report {
+    plan_with(cf, loaded, registries, false).await
+}
+
+async fn plan_with(cf: &V3, loaded: &load::Loaded, registries: &Registries, deep: bool) -> Report {
     let config = &loaded.repo.config;
     let desired = &loaded.repo.foundations[0];
     let foundation = driftless::model::FoundationConfig {
@@ -98,6 +102,7 @@ async fn plan_of(cf: &V3, loaded: &load::Loaded, registries: &Registries) -> Rep
         options: PlanOptions::default(),
         apply: None,
         concurrency: 4,
+        deep,
     };
     reconcile::reconcile(cf, &run, &mut EnvCache::default())
         .await
@@ -252,4 +257,62 @@ async fn planning_the_same_observation_twice_gives_the_same_plan() {
     let two = plan::plan(desired, &live, &images, &cx);
     assert_eq!(one, two);
     assert_eq!(one.changes.len(), 2);
+}
+
+/// A command changed by hand (`cf push -c`, here a process PATCH) is invisible to lists and
+/// hashes; the deep check reads commands one by one and reports it.
+#[tokio::test]
+async fn a_hand_made_command_shows_only_in_a_deep_check() {
+    let sim = foundation().await;
+    let host = sim.registry().expect("registry").host();
+    let cf = platform(&sim).await;
+    let registries = registries();
+    let loaded = repo(&host, 1);
+    let first = plan_of(&cf, &loaded, &registries).await;
+    apply::apply(
+        &cf,
+        &registries,
+        &BTreeMap::new(),
+        &first.plan,
+        &ApplyOptions::default(),
+    )
+    .await;
+    let guid = sim.app_guid("acme", "dev", "a").expect("app a");
+    let web = driftless::cf::platform::ProcessTarget {
+        instances: 1,
+        memory_mb: 1024,
+        disk_mb: 1024,
+        health_check_type: driftless::model::HealthCheckKind::Port,
+        health_check_endpoint: None,
+        timeout: None,
+        command: Some("/bin/sh -c 'sleep infinity'".into()),
+    };
+    cf.update_process(&guid, "web", &web)
+        .await
+        .expect("cf push -c");
+
+    let shallow = plan_of(&cf, &loaded, &registries).await;
+    assert!(!plan::has_drift(&shallow.plan), "lists hide commands");
+    let deep = plan_with(&cf, &loaded, &registries, true).await;
+    let change = deep
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.target.to_string() == "app:acme/dev/a")
+        .expect("a");
+    assert_eq!(change.action, plan::Action::Update, "{change:?}");
+    let field = change
+        .fields
+        .iter()
+        .find(|f| f.path == "command")
+        .expect("a command diff");
+    assert_eq!(field.live, "/bin/sh -c 'sleep infinity'");
+    assert_eq!(field.desired, serde_json::Value::Null);
+    let b = deep
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.target.to_string() == "app:acme/dev/b")
+        .expect("b");
+    assert_eq!(b.action, plan::Action::Noop, "{b:?}");
 }

@@ -118,6 +118,14 @@ pub trait Platform: Send + Sync {
         app_guid: &str,
     ) -> impl Future<Output = Result<BTreeMap<String, String>, CfError>> + Send;
 
+    /// One process's command (`None`: the image's own), read singly because lists hide it:
+    /// for a deep check.
+    fn read_command(
+        &self,
+        app_guid: &str,
+        process_guid: &str,
+    ) -> impl Future<Output = Result<Option<String>, CfError>> + Send;
+
     /// Sets a feature flag (`diego_docker`, ...).
     fn set_feature_flag(
         &self,

@@ -596,6 +596,18 @@ impl Platform for V2 {
         Ok(user_env(self.stored_env(app_guid).await?))
     }
 
+    async fn read_command(
+        &self,
+        app_guid: &str,
+        _process_guid: &str,
+    ) -> Result<Option<String>, CfError> {
+        let app = self.app(app_guid).await?;
+        Ok(app["entity"]["command"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned))
+    }
+
     async fn set_feature_flag(&self, name: &str, enabled: bool) -> Result<(), CfError> {
         self.cf
             .request(

@@ -133,6 +133,7 @@ async fn run<O: Write, E: Write>(output: &mut Output<O, E>) -> anyhow::Result<i3
         concurrency: 8,
         state_dir: Some(dir.0.join(".state")),
         strict: true,
+        deep: false,
     };
     let tuning = Tuning { fast_poll: true };
     let step = |title: &str, mode: Mode| {

@@ -66,6 +66,10 @@ pub struct RunArgs {
     /// Treat unknown keys in manifests as errors.
     #[arg(long)]
     pub strict: bool,
+    /// Deep check: read every managed app's env and process commands (a request or two per
+    /// app), instead of trusting the provenance hashes and the state directory.
+    #[arg(long)]
+    pub deep: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -180,6 +184,7 @@ pub async fn execute<O: Write, E: Write>(
                 concurrency: args.concurrency,
             }),
             concurrency: args.concurrency,
+            deep: args.deep,
         };
         match reconcile_foundation(args, foundation, &run, secrets, tuning).await {
             Ok(report) => reports.push(report),

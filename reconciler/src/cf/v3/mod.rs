@@ -152,6 +152,18 @@ impl Platform for V3 {
             .collect())
     }
 
+    async fn read_command(
+        &self,
+        _app_guid: &str,
+        process_guid: &str,
+    ) -> Result<Option<String>, CfError> {
+        let process = self
+            .cf
+            .get(&format!("/v3/processes/{process_guid}"))
+            .await?;
+        Ok(process["command"].as_str().map(str::to_owned))
+    }
+
     async fn set_feature_flag(&self, name: &str, enabled: bool) -> Result<(), CfError> {
         self.patch(
             &format!("/v3/feature_flags/{name}"),
