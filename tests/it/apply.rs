@@ -84,15 +84,7 @@ async fn plan_of(cf: &V3, loaded: &load::Loaded, registries: &Registries) -> Rep
 async fn plan_with(cf: &V3, loaded: &load::Loaded, registries: &Registries, deep: bool) -> Report {
     let config = &loaded.repo.config;
     let desired = &loaded.repo.foundations[0];
-    let foundation = driftless::model::FoundationConfig {
-        name: desired.name.clone(),
-        api: String::new(),
-        platform: None,
-        auth: None,
-        feature_flags: Default::default(),
-        path: String::new(),
-        skip_ssl_validation: false,
-    };
+    let foundation = driftless::model::FoundationConfig::implicit(&desired.name);
     let run = Reconcile {
         desired,
         config,
@@ -238,15 +230,7 @@ async fn planning_the_same_observation_twice_gives_the_same_plan() {
     let desired = &loaded.repo.foundations[0];
     let live = cf.observe(&desired.spaces).await.expect("observe");
     let images = reconcile::check_images(&registries(), desired, &BTreeMap::new(), 4).await;
-    let foundation = driftless::model::FoundationConfig {
-        name: desired.name.clone(),
-        api: String::new(),
-        platform: None,
-        auth: None,
-        feature_flags: Default::default(),
-        path: String::new(),
-        skip_ssl_validation: false,
-    };
+    let foundation = driftless::model::FoundationConfig::implicit(&desired.name);
     let cx = PlanContext {
         config: &loaded.repo.config,
         foundation: &foundation,

@@ -154,15 +154,7 @@ pub async fn execute<O: Write, E: Write>(
         if args.foundation.as_ref().is_some_and(|f| f != &desired.name) {
             continue;
         }
-        let implicit = FoundationConfig {
-            name: desired.name.clone(),
-            api: String::new(),
-            platform: None,
-            auth: None,
-            feature_flags: Default::default(),
-            path: String::new(),
-            skip_ssl_validation: false,
-        };
+        let implicit = FoundationConfig::implicit(&desired.name);
         let foundation = config
             .foundations
             .iter()

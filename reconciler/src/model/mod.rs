@@ -291,6 +291,22 @@ pub struct FoundationConfig {
     pub skip_ssl_validation: bool,
 }
 
+impl FoundationConfig {
+    /// The foundation of a repo without `driftless.yaml` (or not listed in it): named, and
+    /// given entirely by flags and the environment.
+    pub fn implicit(name: impl Into<String>) -> FoundationConfig {
+        FoundationConfig {
+            name: name.into(),
+            api: String::new(),
+            platform: None,
+            auth: None,
+            feature_flags: BTreeMap::new(),
+            path: String::new(),
+            skip_ssl_validation: false,
+        }
+    }
+}
+
 /// How to log in to a foundation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Auth {

@@ -81,18 +81,7 @@ pub(super) async fn deploy_image(
     .await?;
 
     if started && strategy != Strategy::Restart {
-        let deployment = v3
-            .post(
-                "/v3/deployments",
-                &json!({
-                    "droplet": { "guid": droplet },
-                    "strategy": strategy_name(strategy),
-                    "relationships": { "app": { "data": { "guid": app_guid } } },
-                }),
-            )
-            .await?;
-        let deployment = guid_of(&deployment, "POST", "/v3/deployments")?;
-        follow_deployment(v3, &deployment, until).await?;
+        deploy(v3, app_guid, Some(&droplet), strategy, until).await?;
     } else {
         set_droplet(v3, app_guid, &droplet).await?;
         let action = if started { "restart" } else { "start" };
@@ -119,17 +108,7 @@ pub(super) async fn restart(
     let until = Instant::now() + deadline.0;
     let app = v3.cf.get(&format!("/v3/apps/{app_guid}")).await?;
     if app["state"] == "STARTED" && strategy != Strategy::Restart {
-        let deployment = v3
-            .post(
-                "/v3/deployments",
-                &json!({
-                    "strategy": strategy_name(strategy),
-                    "relationships": { "app": { "data": { "guid": app_guid } } },
-                }),
-            )
-            .await?;
-        let deployment = guid_of(&deployment, "POST", "/v3/deployments")?;
-        follow_deployment(v3, &deployment, until).await?;
+        deploy(v3, app_guid, None, strategy, until).await?;
     } else {
         let action = if app["state"] == "STARTED" {
             "restart"
@@ -144,6 +123,26 @@ pub(super) async fn restart(
         droplet: app_droplet(v3, app_guid).await?,
         updated_at: None,
     })
+}
+
+/// Creates a deployment (of `droplet`, else of the current droplet) and follows it.
+async fn deploy(
+    v3: &V3,
+    app_guid: &str,
+    droplet: Option<&str>,
+    strategy: Strategy,
+    until: Instant,
+) -> Result<(), CfError> {
+    let mut body = json!({
+        "strategy": strategy_name(strategy),
+        "relationships": { "app": { "data": { "guid": app_guid } } },
+    });
+    if let Some(droplet) = droplet {
+        body["droplet"] = json!({ "guid": droplet });
+    }
+    let deployment = v3.post("/v3/deployments", &body).await?;
+    let deployment = guid_of(&deployment, "POST", "/v3/deployments")?;
+    follow_deployment(v3, &deployment, until).await
 }
 
 fn strategy_name(strategy: Strategy) -> &'static str {
