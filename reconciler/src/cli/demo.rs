@@ -215,9 +215,10 @@ async fn run<O: Write, E: Write>(output: &mut Output<O, E>) -> anyhow::Result<i3
     sim.shutdown().await;
     output.line(format_args!(
         "\nDone in {:.1} s, {requests} Cloud Controller requests in all.\n\
-         Next: read examples/quickstart/README.md, run `driftless simulate --registry` and point\n\
-         `driftless plan --repo examples/quickstart` at it, or write your own repo of manifests\n\
-         (`driftless schema --out schema/` gives your editor the manifest schema).",
+         Next: drive the same repo yourself against `driftless simulate` (examples/quickstart/\n\
+         README.md, \"Run it\"), read docs/cli.md for plan/apply/drift against a real foundation,\n\
+         or start your own repo of manifests (`driftless schema --out schema/` gives your editor\n\
+         the manifest schema).",
         started.elapsed().as_secs_f64()
     ))?;
     Ok(if ok { exit::OK } else { exit::ERROR })
