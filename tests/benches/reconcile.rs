@@ -675,15 +675,25 @@ async fn bench_converge(registry: &str) {
     sim.shutdown().await;
 }
 
+/// `cargo bench ... -- plan` (or `noop`, `converge`) runs only that part.
+fn wanted(part: &str) -> bool {
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    parts.is_empty() || parts.iter().any(|p| p == part)
+}
+
 #[tokio::main]
 async fn main() {
     let started = Instant::now();
-    bench_plan();
-    println!(
-        "peak memory after the planner: {:.0} MiB (VmHWM)",
-        peak_rss_mib()
-    );
-
+    if wanted("plan") {
+        bench_plan();
+        println!(
+            "peak memory after the planner: {:.0} MiB (VmHWM)",
+            peak_rss_mib()
+        );
+    }
     let registry = RegistryHandle::start(RegistryConfig::default())
         .await
         .unwrap();
@@ -691,8 +701,12 @@ async fn main() {
         registry.push_image(&format!("bench/app-{i}"), "1.0", &format!("app {i}"));
     }
     let host = registry.host();
-    bench_noop_plan(&host).await;
-    bench_converge(&host).await;
+    if wanted("noop") {
+        bench_noop_plan(&host).await;
+    }
+    if wanted("converge") {
+        bench_converge(&host).await;
+    }
     println!(
         "\npeak memory: {:.0} MiB (VmHWM, whole bench); bench took {:.1} s",
         peak_rss_mib(),

@@ -55,30 +55,36 @@ pub fn plan(
     images: &Images,
     cx: &PlanContext<'_>,
 ) -> Plan {
-    let mut changes: BTreeMap<Target, Change> = BTreeMap::new();
+    // Every target comes up once (flags, declared apps, unknown apps, leftovers are disjoint),
+    // so a sort at the end orders them without a map keyed by a clone of each target.
+    let mut changes: Vec<Change> = Vec::with_capacity(desired.apps.len() + 8);
     let n_docker_apps = desired.apps.len();
     for (name, &enabled) in &cx.foundation.feature_flags {
-        let change = flag_change(name, enabled, live, cx, n_docker_apps);
-        changes.insert(change.target.clone(), change);
+        changes.push(flag_change(name, enabled, live, cx, n_docker_apps));
     }
     let docker_block = docker_block(live, cx);
     for (key, app) in &desired.apps {
         if desired.unknown.contains(key) {
             continue;
         }
-        let change = app_change(app, live.apps.get(key), live, images, cx, docker_block);
-        changes.insert(change.target.clone(), change);
+        changes.push(app_change(
+            app,
+            live.apps.get(key),
+            live,
+            images,
+            cx,
+            docker_block,
+        ));
     }
     for key in &desired.unknown {
-        let change = Change {
+        changes.push(Change {
             target: Target::App(key.clone()),
             action: Action::Blocked,
             fields: Vec::new(),
             rollout: Rollout::None,
             reason: "its manifest has errors: not created, changed or deleted".to_owned(),
             work: Work::Nothing,
-        };
-        changes.insert(change.target.clone(), change);
+        });
     }
     for (key, app) in &live.apps {
         if desired.apps.contains_key(key)
@@ -87,11 +93,10 @@ pub fn plan(
         {
             continue;
         }
-        let change = leftover_change(key, app, desired, cx);
-        changes.insert(change.target.clone(), change);
+        changes.push(leftover_change(key, app, desired, cx));
     }
-
-    let mut changes: Vec<Change> = changes.into_values().collect();
+    // Mostly sorted already (declared apps come in key order): the stable sort finds the runs.
+    changes.sort_by(|a, b| a.target.cmp(&b.target));
     if !cx.config.valid {
         for change in &mut changes {
             if matches!(
