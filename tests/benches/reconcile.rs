@@ -301,15 +301,35 @@ const DRIFTLESS_YAML: &str = "foundations:
     feature_flags: { diego_docker: true }
 ";
 
-/// A simple manifest of `per_file` apps: what the simulator's seed can express (web process
-/// only, no routes).
-fn simple_manifest(
-    file: usize,
+/// The shape of a generated repo: `files` manifests of `per_file` apps over `spaces` spaces
+/// (in 10 orgs), every app with `instances` web instances, `VERSION` = `version` in its env,
+/// and its default route or `no-route: true`.
+#[derive(Clone, Copy)]
+struct RepoShape<'a> {
+    files: usize,
     per_file: usize,
-    registry: &str,
+    spaces: usize,
+    routes: bool,
     instances: u32,
     version: u32,
-) -> String {
+    registry: &'a str,
+}
+
+/// One manifest: simple apps, what the simulator's seed can express (a web process; routes
+/// are added after seeding).
+fn simple_manifest(file: usize, shape: &RepoShape<'_>) -> String {
+    let RepoShape {
+        per_file,
+        instances,
+        version,
+        registry,
+        ..
+    } = *shape;
+    let route = if shape.routes {
+        ""
+    } else {
+        "  no-route: true\n"
+    };
     let mut text = String::from("applications:\n");
     for app in 0..per_file {
         let image = (file * per_file + app) % N_IMAGES;
@@ -318,32 +338,22 @@ fn simple_manifest(
   docker: {{image: '{registry}/bench/app-{image}:1.0'}}
   instances: {instances}
   memory: 256M
-  no-route: true
-  env: {{LOG_LEVEL: info, WORKERS: '{app}', VERSION: '{version}'}}
+{route}  env: {{LOG_LEVEL: info, WORKERS: '{app}', VERSION: '{version}'}}
 "
         ));
     }
     text
 }
 
-/// Writes `n_files` manifests of `per_file` apps over `n_spaces` spaces (in 10 orgs).
-fn write_repo(
-    dir: &Path,
-    n_files: usize,
-    per_file: usize,
-    n_spaces: usize,
-    registry: &str,
-    instances: u32,
-    version: u32,
-) {
+fn write_repo(dir: &Path, shape: &RepoShape<'_>) {
     std::fs::write(dir.join("driftless.yaml"), DRIFTLESS_YAML).unwrap();
-    for file in 0..n_files {
-        let space = file % n_spaces;
+    for file in 0..shape.files {
+        let space = file % shape.spaces;
         let path = dir.join(format!("org-{}/space-{space}", space % 10));
         std::fs::create_dir_all(&path).unwrap();
         std::fs::write(
             path.join(format!("manifest-{file}.yml")),
-            simple_manifest(file, per_file, registry, instances, version),
+            simple_manifest(file, shape),
         )
         .unwrap();
     }
@@ -427,33 +437,76 @@ async fn token(http: &reqwest::Client, sim: &simulator::SimHandle) -> String {
     token["access_token"].as_str().unwrap().to_owned()
 }
 
-/// The last step of a driftless deploy: record the droplet made current and the reference it
-/// runs (`full_metadata` in apply), so observe needs no droplet reads.
-async fn record_droplets(sim: &simulator::SimHandle) {
+/// What a driftless deploy does after staging, for every seeded app: with `routes`, map its
+/// default route `<name>.<shared domain>` (as `set_routes` does: create the route, add the
+/// destination), then record the droplet made current and the reference it runs
+/// (`full_metadata` in apply), so observe needs no droplet reads.
+async fn finish_deploys(sim: &simulator::SimHandle, routes: bool) {
     let http = reqwest::Client::new();
     let token = token(&http, sim).await;
+    let get = |url: String| {
+        let (http, token) = (&http, &token);
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
     let mut url = format!("{}/v3/apps?per_page=5000", sim.url());
     let mut apps = Vec::new();
     loop {
-        let page: serde_json::Value = http
-            .get(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get(url).await;
         apps.extend(page["resources"].as_array().unwrap().iter().cloned());
         match page["pagination"]["next"]["href"].as_str() {
             Some(next) => url = next.to_owned(),
             None => break,
         }
     }
-    let (http, token) = (&http, &token);
-    let results: Vec<bool> = stream::iter(apps)
-        .map(|app| async move {
+    let domains = get(format!("{}/v3/domains", sim.url())).await;
+    let domain = domains["resources"][0]["guid"].as_str().unwrap().to_owned();
+    let (http, token, domain) = (&http, &token, &domain);
+    let post = |path: String, body: serde_json::Value| async move {
+        let answer = http
+            .post(format!("{}{path}", sim.url()))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            answer.status().is_success(),
+            "POST {path}: {}",
+            answer.status()
+        );
+        answer.json::<serde_json::Value>().await.unwrap()
+    };
+    stream::iter(apps)
+        .for_each_concurrent(32, |app| async move {
             let guid = app["guid"].as_str().unwrap();
+            if routes {
+                let route = post(
+                    "/v3/routes".into(),
+                    serde_json::json!({
+                        "host": app["name"],
+                        "relationships": {
+                            "domain": { "data": { "guid": domain } },
+                            "space": { "data": { "guid": app["relationships"]["space"]["data"]["guid"] } },
+                        },
+                    }),
+                )
+                .await;
+                let route = route["guid"].as_str().unwrap();
+                post(
+                    format!("/v3/routes/{route}/destinations"),
+                    serde_json::json!({ "destinations": [ { "app": { "guid": guid } } ] }),
+                )
+                .await;
+            }
             let droplet = app["relationships"]["current_droplet"]["data"]["guid"].clone();
             let image = app["metadata"]["annotations"]["driftless.dev/image"].clone();
             let digest = app["metadata"]["annotations"]["driftless.dev/digest"].clone();
@@ -461,17 +514,16 @@ async fn record_droplets(sim: &simulator::SimHandle) {
             let body = serde_json::json!({
                 "metadata": { "annotations": { DROPLET: droplet, DEPLOYED_IMAGE: deployed } }
             });
-            http.patch(format!("{}/v3/apps/{guid}", sim.url()))
+            let answer = http
+                .patch(format!("{}/v3/apps/{guid}", sim.url()))
                 .bearer_auth(token)
                 .json(&body)
                 .send()
                 .await
-                .is_ok_and(|r| r.status().is_success())
+                .unwrap();
+            assert!(answer.status().is_success(), "PATCH app: {}", answer.status());
         })
-        .buffer_unordered(16)
-        .collect()
         .await;
-    assert!(results.iter().all(|ok| *ok), "recording droplets failed");
 }
 
 fn run_args(dir: &Path, api: &str, concurrency: usize) -> RunArgs {
@@ -556,6 +608,7 @@ fn sim_config(seed: SeedState, latency: Duration) -> SimConfig {
         staging_duration: Duration::ZERO,
         deployment_duration: Duration::ZERO,
         latency,
+        shared_domain: "apps.example.com".into(),
         ..SimConfig::default()
     }
 }
@@ -565,14 +618,23 @@ async fn bench_noop_plan(registry: &str) {
         "\n== 2. no-op `driftless plan` against a simulated foundation of 10,000 apps in 100 spaces"
     );
     let dir = tempfile::tempdir().unwrap();
-    write_repo(dir.path(), 1000, 10, 100, registry, 2, 1);
+    let shape = RepoShape {
+        files: 1000,
+        per_file: 10,
+        spaces: 100,
+        routes: true,
+        instances: 2,
+        version: 1,
+        registry,
+    };
+    write_repo(dir.path(), &shape);
     let started = Instant::now();
     let (seed, n_apps) = seed_for(dir.path()).await;
     assert_eq!(n_apps, 10_000);
     let sim = simulator::start(sim_config(seed, Duration::ZERO))
         .await
         .unwrap();
-    record_droplets(&sim).await;
+    finish_deploys(&sim, shape.routes).await;
     println!(
         "setup: 10,000 apps seeded as driftless deploys them, in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -617,10 +679,25 @@ async fn bench_converge(registry: &str) {
         LATENCY.as_millis()
     );
     let dir = tempfile::tempdir().unwrap();
-    write_repo(dir.path(), 100, 10, 10, registry, 1, 1);
+    let shape = RepoShape {
+        files: 100,
+        per_file: 10,
+        spaces: 10,
+        routes: true,
+        instances: 1,
+        version: 1,
+        registry,
+    };
+    write_repo(dir.path(), &shape);
     let (seed, n_apps) = seed_for(dir.path()).await;
     assert_eq!(n_apps, 1_000);
     let sim = simulator::start(sim_config(seed, LATENCY)).await.unwrap();
+    let started = Instant::now();
+    finish_deploys(&sim, shape.routes).await;
+    println!(
+        "setup: 1,000 apps seeded as driftless deploys them, routes mapped, in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let args = run_args(dir.path(), sim.url(), CONCURRENCY);
     let plan_mode = Mode::Plan {
         detailed_exitcode: true,
@@ -634,7 +711,14 @@ async fn bench_converge(registry: &str) {
     );
 
     // git moves: every app gets 2 instances and a new VERSION env var.
-    write_repo(dir.path(), 100, 10, 10, registry, 2, 2);
+    write_repo(
+        dir.path(),
+        &RepoShape {
+            instances: 2,
+            version: 2,
+            ..shape
+        },
+    );
     let applied = run(&sim, &args, Mode::Apply).await;
     let results = applied.results.as_deref().unwrap_or_default();
     let n_applied = results
