@@ -3,17 +3,19 @@
 //! 1. Plan 10,000 apps (100 spaces) in under 100 ms: `driftless::plan::plan` on a live state
 //!    where every app is up to date (all `noop`, asserted), and one where 10% drift.
 //! 2. A no-op `driftless plan` against a 10,000-app simulator costs at most 10 Cloud Controller
-//!    requests once the state directory is warm (the first, cold run reads env per app).
+//!    requests once the state directory is warm (the first, cold run reads env per app);
+//!    through `cli::reconcile::execute`, then through the real binary (with its peak memory).
 //! 3. Converging 1,000 changed apps (instances 1 -> 2 and an env var) with 20 ms simulated
 //!    latency at `--concurrency 32` takes under 30 s.
 //!
 //! Then the peak memory (`VmHWM`). The simulator is seeded with the apps already staged and
 //! carrying exactly the labels and annotations `driftless apply` writes (taken from the plan's
-//! own `AppWork` for an empty foundation, plus the droplet it made current), so the setup is
-//! deterministic and takes seconds. A figure over its target gets a printed verdict, not a
-//! panic; a plan that is not what the setup implies (a drifting "up to date" foundation, an
-//! apply that leaves drift) fails loudly. Run with
-//! `cargo bench -p driftless-tests --bench reconcile`.
+//! own `AppWork` for an empty foundation), then each gets its default route and the droplet
+//! record apply writes last, over HTTP; so the setup is deterministic and takes seconds. A
+//! figure over its target gets a printed verdict, not a panic; a plan that is not what the
+//! setup implies (a drifting "up to date" foundation, an apply that leaves drift) fails
+//! loudly. Run with `cargo bench -p driftless-tests --bench reconcile` (`-- plan`, `-- noop`
+//! or `-- converge` for one part); `docs/benchmarks.md` has the figures.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used)] // reason: a bench reports on stdout and fails loudly
 
