@@ -607,7 +607,18 @@ fn diff_image(wanted: &Wanted<'_>, live: Option<&LiveApp>, delta: &mut Delta) {
         delta.image = true;
         return;
     };
-    let live_image = live.image.as_deref().map(normalise::image_text);
+    // Parsed once; its normalised text (`normalise::image_text`) only when a diff shows it.
+    let live_parsed = live
+        .image
+        .as_deref()
+        .map(|raw| (raw, ImageRef::parse(raw).ok()));
+    let live_image = || {
+        live_parsed.as_ref().map(|(raw, parsed)| {
+            parsed
+                .as_ref()
+                .map_or_else(|| (*raw).to_owned(), ToString::to_string)
+        })
+    };
     let live_written = live.annotations.get(provenance::IMAGE);
     let live_digest = live.annotations.get(provenance::DIGEST);
     let moved = match (live_written, live_digest, wanted.resolved) {
@@ -622,14 +633,16 @@ fn diff_image(wanted: &Wanted<'_>, live: Option<&LiveApp>, delta: &mut Delta) {
         delta.image = true;
     } else {
         let changed = match &wanted.deploy {
-            Some(deploy) => !live_image.as_deref().is_some_and(|l| same_image(l, deploy)),
+            Some(deploy) => !live_parsed
+                .as_ref()
+                .is_some_and(|(_, parsed)| same_image(parsed.as_ref(), live_image, deploy)),
             // The digest is unknown: compare what git wrote with what was deployed from git.
             None => {
                 let deployed = live_written.cloned().or_else(|| {
-                    live_image
-                        .as_deref()
-                        .and_then(|i| ImageRef::parse(i).ok())
-                        .map(|i| normalise::tag_form(&i))
+                    live_parsed
+                        .as_ref()
+                        .and_then(|(_, parsed)| parsed.as_ref())
+                        .map(normalise::tag_form)
                 });
                 deployed.as_deref() != Some(normalise::tag_form(&wanted.app.image).as_str())
             }
@@ -639,7 +652,7 @@ fn diff_image(wanted: &Wanted<'_>, live: Option<&LiveApp>, delta: &mut Delta) {
                 .deploy
                 .as_ref()
                 .map_or_else(|| wanted.written.clone(), ToString::to_string);
-            delta.push("image", json!(live_image), json!(desired));
+            delta.push("image", json!(live_image()), json!(desired));
             delta.image = true;
         }
     }
@@ -659,14 +672,21 @@ fn diff_image(wanted: &Wanted<'_>, live: Option<&LiveApp>, delta: &mut Delta) {
     }
 }
 
-/// Whether a live reference runs `deploy`: two pinned references are the same image when
-/// repository and digest agree (the tag beside a digest is only a label).
-fn same_image(live: &str, deploy: &ImageRef) -> bool {
-    match (ImageRef::parse(live), &deploy.digest) {
-        (Ok(live), Some(digest)) if live.digest.is_some() => {
-            live.name() == deploy.name() && live.digest.as_ref() == Some(digest)
+/// Whether a live reference (`live` parsed, `live_text` its normalised text) runs `deploy`:
+/// two pinned references are the same image when repository and digest agree (the tag beside
+/// a digest is only a label).
+fn same_image(
+    live: Option<&ImageRef>,
+    live_text: impl FnOnce() -> Option<String>,
+    deploy: &ImageRef,
+) -> bool {
+    match (live, &deploy.digest) {
+        (Some(live), Some(digest)) if live.digest.is_some() => {
+            live.registry == deploy.registry
+                && live.repository == deploy.repository
+                && live.digest.as_ref() == Some(digest)
         }
-        _ => live == deploy.to_string(),
+        _ => live_text().is_some_and(|text| text == deploy.to_string()),
     }
 }
 
