@@ -183,6 +183,7 @@ pub trait Platform: Send + Sync {
 
     /// Restarts the app's current droplet with `strategy` so env and process changes take
     /// effect; waits at most `deadline`, cancelling a failed deployment.
+    /// The droplet does not change, so `RolledOut::droplet` is `None`.
     fn restart(
         &self,
         app_guid: &str,

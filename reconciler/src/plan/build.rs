@@ -55,30 +55,36 @@ pub fn plan(
     images: &Images,
     cx: &PlanContext<'_>,
 ) -> Plan {
-    let mut changes: BTreeMap<Target, Change> = BTreeMap::new();
+    // Every target comes up once (flags, declared apps, unknown apps, leftovers are disjoint),
+    // so a sort at the end orders them without a map keyed by a clone of each target.
+    let mut changes: Vec<Change> = Vec::with_capacity(desired.apps.len() + 8);
     let n_docker_apps = desired.apps.len();
     for (name, &enabled) in &cx.foundation.feature_flags {
-        let change = flag_change(name, enabled, live, cx, n_docker_apps);
-        changes.insert(change.target.clone(), change);
+        changes.push(flag_change(name, enabled, live, cx, n_docker_apps));
     }
     let docker_block = docker_block(live, cx);
     for (key, app) in &desired.apps {
         if desired.unknown.contains(key) {
             continue;
         }
-        let change = app_change(app, live.apps.get(key), live, images, cx, docker_block);
-        changes.insert(change.target.clone(), change);
+        changes.push(app_change(
+            app,
+            live.apps.get(key),
+            live,
+            images,
+            cx,
+            docker_block,
+        ));
     }
     for key in &desired.unknown {
-        let change = Change {
+        changes.push(Change {
             target: Target::App(key.clone()),
             action: Action::Blocked,
             fields: Vec::new(),
             rollout: Rollout::None,
             reason: "its manifest has errors: not created, changed or deleted".to_owned(),
             work: Work::Nothing,
-        };
-        changes.insert(change.target.clone(), change);
+        });
     }
     for (key, app) in &live.apps {
         if desired.apps.contains_key(key)
@@ -87,11 +93,10 @@ pub fn plan(
         {
             continue;
         }
-        let change = leftover_change(key, app, desired, cx);
-        changes.insert(change.target.clone(), change);
+        changes.push(leftover_change(key, app, desired, cx));
     }
-
-    let mut changes: Vec<Change> = changes.into_values().collect();
+    // Mostly sorted already (declared apps come in key order): the stable sort finds the runs.
+    changes.sort_by(|a, b| a.target.cmp(&b.target));
     if !cx.config.valid {
         for change in &mut changes {
             if matches!(
@@ -602,7 +607,18 @@ fn diff_image(wanted: &Wanted<'_>, live: Option<&LiveApp>, delta: &mut Delta) {
         delta.image = true;
         return;
     };
-    let live_image = live.image.as_deref().map(normalise::image_text);
+    // Parsed once; its normalised text (`normalise::image_text`) only when a diff shows it.
+    let live_parsed = live
+        .image
+        .as_deref()
+        .map(|raw| (raw, ImageRef::parse(raw).ok()));
+    let live_image = || {
+        live_parsed.as_ref().map(|(raw, parsed)| {
+            parsed
+                .as_ref()
+                .map_or_else(|| (*raw).to_owned(), ToString::to_string)
+        })
+    };
     let live_written = live.annotations.get(provenance::IMAGE);
     let live_digest = live.annotations.get(provenance::DIGEST);
     let moved = match (live_written, live_digest, wanted.resolved) {
@@ -617,14 +633,16 @@ fn diff_image(wanted: &Wanted<'_>, live: Option<&LiveApp>, delta: &mut Delta) {
         delta.image = true;
     } else {
         let changed = match &wanted.deploy {
-            Some(deploy) => !live_image.as_deref().is_some_and(|l| same_image(l, deploy)),
+            Some(deploy) => !live_parsed
+                .as_ref()
+                .is_some_and(|(_, parsed)| same_image(parsed.as_ref(), live_image, deploy)),
             // The digest is unknown: compare what git wrote with what was deployed from git.
             None => {
                 let deployed = live_written.cloned().or_else(|| {
-                    live_image
-                        .as_deref()
-                        .and_then(|i| ImageRef::parse(i).ok())
-                        .map(|i| normalise::tag_form(&i))
+                    live_parsed
+                        .as_ref()
+                        .and_then(|(_, parsed)| parsed.as_ref())
+                        .map(normalise::tag_form)
                 });
                 deployed.as_deref() != Some(normalise::tag_form(&wanted.app.image).as_str())
             }
@@ -634,7 +652,7 @@ fn diff_image(wanted: &Wanted<'_>, live: Option<&LiveApp>, delta: &mut Delta) {
                 .deploy
                 .as_ref()
                 .map_or_else(|| wanted.written.clone(), ToString::to_string);
-            delta.push("image", json!(live_image), json!(desired));
+            delta.push("image", json!(live_image()), json!(desired));
             delta.image = true;
         }
     }
@@ -654,14 +672,21 @@ fn diff_image(wanted: &Wanted<'_>, live: Option<&LiveApp>, delta: &mut Delta) {
     }
 }
 
-/// Whether a live reference runs `deploy`: two pinned references are the same image when
-/// repository and digest agree (the tag beside a digest is only a label).
-fn same_image(live: &str, deploy: &ImageRef) -> bool {
-    match (ImageRef::parse(live), &deploy.digest) {
-        (Ok(live), Some(digest)) if live.digest.is_some() => {
-            live.name() == deploy.name() && live.digest.as_ref() == Some(digest)
+/// Whether a live reference (`live` parsed, `live_text` its normalised text) runs `deploy`:
+/// two pinned references are the same image when repository and digest agree (the tag beside
+/// a digest is only a label).
+fn same_image(
+    live: Option<&ImageRef>,
+    live_text: impl FnOnce() -> Option<String>,
+    deploy: &ImageRef,
+) -> bool {
+    match (live, &deploy.digest) {
+        (Some(live), Some(digest)) if live.digest.is_some() => {
+            live.registry == deploy.registry
+                && live.repository == deploy.repository
+                && live.digest.as_ref() == Some(digest)
         }
-        _ => live == deploy.to_string(),
+        _ => live_text().is_some_and(|text| text == deploy.to_string()),
     }
 }
 

@@ -155,22 +155,51 @@ pub fn live_routes(app: &LiveApp) -> BTreeSet<String> {
     app.routes.iter().map(|r| r.to_ascii_lowercase()).collect()
 }
 
-/// The first 16 hex digits of sha256 over `bytes`.
-fn short_hash(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+/// Feeds what serde_json writes straight into the hash (no intermediate string).
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
-fn hash_json(value: &Value) -> String {
-    // serde_json writes object keys in order (maps here are `BTreeMap`s or built from them),
-    // so the serialisation is canonical.
-    short_hash(value.to_string().as_bytes())
+/// The first 16 hex digits of a sha256.
+fn short_hex(hasher: Sha256) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = hasher.finalize();
+    let mut out = String::with_capacity(16);
+    for b in digest.iter().take(8) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+/// The first 16 hex digits of sha256 over `bytes`.
+fn short_hash(bytes: &[u8]) -> String {
+    short_hex(Sha256::new_with_prefix(bytes))
+}
+
+/// The first 16 hex digits of sha256 over the compact JSON of `value`: the same bytes as
+/// `Value::to_string()` of its `json!` form, without building either. Canonical, since maps
+/// here are `BTreeMap`s (or `Value` objects built from them) and serialise in key order.
+fn hash_json(value: &impl serde::Serialize) -> String {
+    let mut writer = HashWriter(Sha256::new());
+    // Writing to a hasher cannot fail, and these maps have string keys only.
+    let _ = serde_json::to_writer(&mut writer, value);
+    short_hex(writer.0)
 }
 
 /// The env-hash annotation: 16 hex digits of sha256 over the canonical JSON of the map.
 /// Equal maps give equal hashes; the values cannot be read back from it.
 pub fn env_hash(env: &BTreeMap<String, String>) -> String {
-    hash_json(&json!(env))
+    hash_json(env)
 }
 
 /// The command-hash annotation: 16 hex digits of sha256 over process type -> command (`null`
@@ -180,7 +209,7 @@ pub fn command_hash(processes: &BTreeMap<String, ProcessTarget>) -> String {
         .iter()
         .map(|(kind, target)| (kind, target.command.as_ref()))
         .collect();
-    hash_json(&json!(commands))
+    hash_json(&commands)
 }
 
 /// The spec-hash annotation: 16 hex digits of sha256 over the applied processes, routes,

@@ -146,6 +146,8 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
         };
         by_guid.insert(guid.to_owned(), (key, live_app, droplet));
     }
+    // Each list is dropped once read: the peak is one resource type's JSON, not all of them.
+    drop(apps);
 
     let processes = list_by(cf, "/v3/processes", "space_guids", &space_guids, &[]).await?;
     for p in &processes {
@@ -186,6 +188,7 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
             },
         );
     }
+    drop(processes);
 
     // Droplets only where the annotations do not already tell the image.
     let unknown: Vec<&str> = by_guid
@@ -239,6 +242,7 @@ pub async fn observe(cf: &CfHttp, scope: &BTreeSet<SpaceKey>) -> Result<Live, Cf
             }
         }
     }
+    drop(routes);
 
     let (deployments, _) = cf
         .list("/v3/deployments", &[("status_values", "ACTIVE")])

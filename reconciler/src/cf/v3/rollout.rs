@@ -98,7 +98,8 @@ pub(super) async fn deploy_image(
     })
 }
 
-/// Restarts the current droplet so env and process changes take effect.
+/// Restarts the current droplet so env and process changes take effect (it stays current, so
+/// `RolledOut::droplet` is `None`, as on v2).
 pub(super) async fn restart(
     v3: &V3,
     app_guid: &str,
@@ -119,8 +120,9 @@ pub(super) async fn restart(
             .await?;
         wait_running(v3, app_guid, until).await?;
     }
+    // The current droplet is the one that was current: no request to read it back.
     Ok(RolledOut {
-        droplet: app_droplet(v3, app_guid).await?,
+        droplet: None,
         updated_at: None,
     })
 }
