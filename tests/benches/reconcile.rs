@@ -542,6 +542,7 @@ fn run_args(dir: &Path, api: &str, concurrency: usize) -> RunArgs {
         concurrency,
         state_dir: Some(dir.join(".state")),
         strict: true,
+        deep: false,
     }
 }
 

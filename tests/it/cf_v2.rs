@@ -4,8 +4,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::Write,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::Duration,
 };
 
@@ -448,26 +447,6 @@ async fn the_budget_paces_v2_requests_under_the_rate_limit() {
     assert!(unpaced.throttled() > 0, "without pacing the limit is hit");
 }
 
-/// Captured log output (every level), to scan for the password.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("logs").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("logs")).into_owned()
-    }
-}
-
 fn web(instances: u32) -> ProcessTarget {
     ProcessTarget {
         instances,
@@ -501,14 +480,8 @@ fn assert_secret_free(what: &str, text: &str) {
 
 #[tokio::test]
 async fn a_private_docker_app_is_created_deployed_changed_rolled_back_and_deleted() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = crate::logs::capture();
+    let mark = logs.mark();
 
     let config = SimConfig {
         registry: Some(RegistryConfig {
@@ -778,7 +751,7 @@ async fn a_private_docker_app_is_created_deployed_changed_rolled_back_and_delete
     assert_eq!(live.feature_flags.get("user_org_creation"), Some(&true));
     assert!(live.apps.is_empty(), "{:?}", live.apps);
 
-    let text = logs.text();
+    let text = logs.since(mark);
     assert!(text.contains("deploying"), "the capture works: {text}");
     assert!(
         text.contains("(redacted)"),

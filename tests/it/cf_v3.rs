@@ -5,8 +5,6 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::Write,
-    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -114,38 +112,10 @@ fn scope() -> BTreeSet<SpaceKey> {
 
 const SOON: Deadline = Deadline(Duration::from_secs(20));
 
-/// Captures every tracing event (all levels) of the current thread into a buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
-    }
-}
-
 #[tokio::test]
 async fn a_docker_app_lives_its_whole_life_through_the_v3_platform() {
-    let logs = Captured::default();
-    let _guard = logs.install();
+    let logs = crate::logs::capture();
+    let mark = logs.mark();
     let sim = foundation().await;
     let registry = sim.registry().expect("registry");
     let v1 = registry.push_image("demo/hello", "1.0", "one");
@@ -326,8 +296,11 @@ async fn a_docker_app_lives_its_whole_life_through_the_v3_platform() {
     );
 
     // The registry password and the login password never reached a log line.
-    let text = logs.text();
-    assert!(!text.is_empty(), "the test captured the client's logs");
+    let text = logs.since(mark);
+    assert!(
+        text.contains("Cloud Controller request."),
+        "the test captured the client's logs"
+    );
     assert!(
         !text.contains(REGISTRY_PASSWORD),
         "registry password in the logs"
@@ -556,8 +529,8 @@ async fn tls_is_verified_unless_skip_ssl_validation_which_warns() {
         .expect_err("a self-signed certificate is refused");
     assert!(matches!(error, CfError::Transport { .. }), "{error}");
 
-    let logs = Captured::default();
-    let _guard = logs.install();
+    let logs = crate::logs::capture();
+    let mark = logs.mark();
     let cf = CfHttp::connect(
         sim.url(),
         admin(),
@@ -569,7 +542,7 @@ async fn tls_is_verified_unless_skip_ssl_validation_which_warns() {
     .await
     .expect("accepted with --skip-ssl-validation");
     cf.get("/v3/organizations").await.expect("a request");
-    let text = logs.text();
+    let text = logs.since(mark);
     assert!(
         text.contains("WARN") && text.contains("skip-ssl-validation"),
         "{text}"

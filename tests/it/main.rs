@@ -6,6 +6,7 @@ mod cf_v2;
 mod cf_v3;
 mod cli;
 mod examples;
+mod logs;
 mod observe;
 mod registry;
 mod robustness;
