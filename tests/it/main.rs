@@ -6,6 +6,7 @@ mod cf_v3;
 mod cli;
 mod examples;
 mod observe;
+mod reconcile;
 mod registry;
 mod robustness;
 mod schema;

@@ -1,0 +1,1338 @@
+//! `plan`, `apply` and `drift` of the real binary against the in-process simulator over
+//! loopback: first deploy and a cheap no-op, drift made by hand, a moved tag, a registry that is
+//! down, a failed rollout rolled back and not retried, prune and the mass-delete guard,
+//! `diego_docker`, the Stackato dialect, secrets absent from every output (the embedded
+//! registry and a real `docker-registry` with htpasswd), and an invalid manifest next to a
+//! valid one.
+//!
+//! Every run goes through [`Repo::run`], which scans its stdout and stderr for the CF password
+//! and for every `*PASSWORD*` value it passed in the environment.
+
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use driftless::{
+    cf::http::{CfHttp, CfOptions, Login},
+    secret::Secret,
+};
+use driftless_tests::{KillOnDrop, driftless_bin, registry as real_registry, workspace_root};
+use serde_json::{Value, json};
+use simulator::{RegistryConfig, SeedState, SimConfig, SimHandle, UserSpec};
+
+/// The simulator's admin password in these tests: distinctive, so a scan for it means something.
+const CF_PASSWORD: &str = "cf-admin-Pw-e2e-71c3";
+const ORG: &str = "demo";
+const SPACE: &str = "dev";
+const DOMAIN: &str = "apps.example.com";
+
+// ---------------------------------------------------------------------------------------------
+// The foundation.
+
+/// Quick staging and rollouts, the admin login above, the embedded registry (anonymous).
+fn sim_config() -> SimConfig {
+    SimConfig {
+        users: vec![UserSpec {
+            username: "admin".into(),
+            password: CF_PASSWORD.into(),
+            admin: true,
+        }],
+        registry: Some(RegistryConfig::default()),
+        staging_duration: Duration::from_millis(50),
+        deployment_duration: Duration::from_millis(100),
+        shared_domain: DOMAIN.into(),
+        ..SimConfig::default()
+    }
+}
+
+async fn start(config: SimConfig) -> SimHandle {
+    simulator::start(config).await.expect("start the simulator")
+}
+
+/// A started simulator with `demo/dev` created.
+async fn foundation(config: SimConfig) -> SimHandle {
+    let sim = start(config).await;
+    sim.create_space(ORG, SPACE).expect("create demo/dev");
+    sim
+}
+
+fn registry_host(sim: &SimHandle) -> String {
+    sim.registry().expect("embedded registry").host()
+}
+
+/// What the simulator runs for one app, read from its state dump (not through driftless).
+#[derive(Debug, Clone, PartialEq)]
+struct Running {
+    guid: String,
+    state: String,
+    instances: u64,
+    memory: u64,
+    disk: u64,
+    command: Option<String>,
+    /// The current droplet's image reference and the digest staging resolved.
+    image: Option<String>,
+    digest: Option<String>,
+    env: Value,
+    labels: Value,
+    annotations: Value,
+}
+
+fn running(sim: &SimHandle, space: &str, name: &str) -> Option<Running> {
+    let state = sim.state_dump();
+    let list = |key: &str| state[key].as_array().cloned().unwrap_or_default();
+    let org_guid = list("organizations")
+        .into_iter()
+        .find(|o| o["name"] == ORG)?["guid"]
+        .clone();
+    let space_guid = list("spaces")
+        .into_iter()
+        .find(|s| s["name"] == space && s["org"] == org_guid)?["guid"]
+        .clone();
+    let app = list("apps")
+        .into_iter()
+        .find(|a| a["space"] == space_guid && a["name"] == name)?;
+    let web = list("processes")
+        .into_iter()
+        .filter(|p| p["app"] == app["guid"] && p["kind"] == "web")
+        .max_by_key(|p| p["seq"].as_u64())?;
+    let droplet = list("droplets")
+        .into_iter()
+        .find(|d| d["guid"] == app["current_droplet"]);
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    Some(Running {
+        guid: text(&app["guid"]).unwrap_or_default(),
+        state: text(&app["state"]).unwrap_or_default(),
+        instances: web["instances"].as_u64().unwrap_or_default(),
+        memory: web["memory_in_mb"].as_u64().unwrap_or_default(),
+        disk: web["disk_in_mb"].as_u64().unwrap_or_default(),
+        command: text(&web["command"]),
+        image: droplet.as_ref().and_then(|d| text(&d["image"])),
+        digest: droplet.as_ref().and_then(|d| text(&d["digest"])),
+        env: app["env"].clone(),
+        labels: app["metadata"]["labels"].clone(),
+        annotations: app["metadata"]["annotations"].clone(),
+    })
+}
+
+fn must_run(sim: &SimHandle, name: &str) -> Running {
+    running(sim, SPACE, name).unwrap_or_else(|| panic!("app {name} exists on the simulator"))
+}
+
+/// The route URLs of an app, asked of the Cloud Controller as a person would (`cf app`).
+async fn routes_of(sim: &SimHandle, guid: &str) -> Vec<String> {
+    let cf = CfHttp::connect(
+        sim.url(),
+        Login::Password {
+            username: "admin".into(),
+            password: Secret::new(CF_PASSWORD),
+        },
+        CfOptions::default(),
+    )
+    .await
+    .expect("log in");
+    let routes = cf
+        .get(&format!("/v3/apps/{guid}/routes"))
+        .await
+        .expect("routes");
+    let mut urls: Vec<String> = routes["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["url"].as_str().map(str::to_owned))
+        .collect();
+    urls.sort();
+    urls
+}
+
+/// Requests served by route, e.g. `POST /v3/deployments`.
+fn count(sim: &SimHandle, route: &str) -> u64 {
+    sim.request_counts().get(route).copied().unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The GitOps repo and the binary.
+
+/// `driftless.yaml` for the simulator: the admin login from `CF_PASSWORD`, then `extra` (more
+/// foundation keys, indented by four, then top-level sections).
+fn config(sim: &SimHandle, platform: &str, foundation_extra: &str, top_extra: &str) -> String {
+    format!(
+        "foundations:\n  - name: sim\n    api: {}\n    platform: {platform}\n    auth:\n      username: admin\n      password: {{ env: CF_PASSWORD }}\n{foundation_extra}{top_extra}",
+        sim.url()
+    )
+}
+
+const DOCKER_ON: &str = "    feature_flags: { diego_docker: true }\n";
+
+/// One app of a manifest: no route, `instances`, 64M, a `process` health check.
+fn app(name: &str, image: &str, instances: u32) -> String {
+    format!(
+        "  - name: {name}\n    docker:\n      image: {image}\n    instances: {instances}\n    memory: 64M\n    no-route: true\n    health-check-type: process\n"
+    )
+}
+
+fn manifest(apps: &[String]) -> String {
+    format!("applications:\n{}", apps.concat())
+}
+
+/// A GitOps repo in a temporary directory, with a state directory of its own.
+struct Repo {
+    dir: tempfile::TempDir,
+    state: tempfile::TempDir,
+    git: bool,
+}
+
+/// One run of the binary.
+#[derive(Debug)]
+struct Run {
+    args: Vec<String>,
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    fn expect(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "driftless {:?} exited {}, expected {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.args, self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "driftless {:?}: stdout is not JSON ({e})\n{}\n--- stderr\n{}",
+                self.args, self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// The change for `target` (`app:demo/dev/web`, `feature_flag:diego_docker`).
+    #[track_caller]
+    fn change(&self, target: &str) -> Value {
+        let doc = self.json();
+        doc["changes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["target"] == target)
+            .cloned()
+            .unwrap_or_else(|| panic!("no change for {target} in\n{}", self.stdout))
+    }
+
+    /// The field `path` of the change for `target`.
+    #[track_caller]
+    fn field(&self, target: &str, path: &str) -> Value {
+        let change = self.change(target);
+        change["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["path"] == path)
+            .cloned()
+            .unwrap_or_else(|| panic!("no field {path} for {target} in\n{change:#}"))
+    }
+}
+
+fn target(name: &str) -> String {
+    format!("app:{ORG}/{SPACE}/{name}")
+}
+
+#[track_caller]
+fn assert_action(run: &Run, name: &str, action: &str, result: Option<&str>) {
+    let change = run.change(&target(name));
+    assert_eq!(change["action"], action, "{name}: {change:#}");
+    if let Some(result) = result {
+        assert_eq!(change["result"], result, "{name}: {change:#}");
+    }
+}
+
+impl Repo {
+    fn new(files: &[(&str, &str)]) -> Repo {
+        let repo = Repo {
+            dir: tempfile::tempdir().expect("repo dir"),
+            state: tempfile::tempdir().expect("state dir"),
+            git: false,
+        };
+        for (path, text) in files {
+            repo.write(path, text);
+        }
+        repo
+    }
+
+    /// A git repo: every commit is a new revision.
+    fn git(files: &[(&str, &str)]) -> Repo {
+        let mut repo = Repo::new(files);
+        repo.git = true;
+        repo.git_cmd(&["init", "-q", "-b", "main"]);
+        repo.commit("initial");
+        repo
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        let path = self.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+
+    fn git_cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .current_dir(self.path())
+            .args([
+                "-c",
+                "user.name=driftless tests",
+                "-c",
+                "user.email=tests@driftless.invalid",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Commits everything (an empty commit when nothing changed); returns the new revision.
+    fn commit(&self, message: &str) -> String {
+        assert!(self.git, "not a git repo");
+        self.git_cmd(&["add", "-A"]);
+        self.git_cmd(&["commit", "-q", "--allow-empty", "-m", message]);
+        self.git_cmd(&["rev-parse", "HEAD"])
+    }
+
+    /// Runs `driftless <command> --repo <dir> --state-dir <dir> --output json <extra>` with
+    /// `CF_PASSWORD` and `env`, and checks that no password reached stdout or stderr.
+    async fn run(&self, command: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut args: Vec<String> = vec![
+            command.to_owned(),
+            "--repo".into(),
+            self.path().display().to_string(),
+            "--state-dir".into(),
+            self.state.path().display().to_string(),
+            "--output".into(),
+            "json".into(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        // Every `*PASSWORD*` value passed in (CF_PASSWORD included) is scanned for below.
+        let env: Vec<(String, String)> = [("CF_PASSWORD", CF_PASSWORD)]
+            .iter()
+            .chain(env)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let dir = self.path().to_owned();
+        let run_args = args.clone();
+        let (out, env) = tokio::task::spawn_blocking(move || {
+            let mut cmd = Command::new(driftless_bin());
+            cmd.current_dir(dir).args(&run_args);
+            for name in [
+                "CF_API",
+                "CF_USERNAME",
+                "CF_CLIENT_ID",
+                "CF_CLIENT_SECRET",
+                "DRIFTLESS_STATE_DIR",
+                "DRIFTLESS_LOG",
+                "REG_PASSWORD",
+            ] {
+                cmd.env_remove(name);
+            }
+            cmd.envs(env.iter().map(|(k, v)| (k, v)));
+            (output_within(cmd, RUN_TIMEOUT), env)
+        })
+        .await
+        .expect("the binary's thread");
+        let run = Run {
+            args,
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        let secrets = env
+            .iter()
+            .filter(|(k, v)| k.contains("PASSWORD") && !v.is_empty());
+        for (name, value) in secrets {
+            for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+                assert!(
+                    !text.contains(value),
+                    "driftless {:?}: the value of {name} is in its {stream}:\n{text}",
+                    run.args
+                );
+            }
+        }
+        assert!(
+            !run.stderr.contains("panicked"),
+            "driftless {:?} panicked:\n{}",
+            run.args,
+            run.stderr
+        );
+        run
+    }
+}
+
+/// No run of the binary takes this long unless something hangs.
+const RUN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs `cmd` to completion, or kills it after `timeout` (its output so far is kept, and the
+/// exit code is -1).
+fn output_within(mut cmd: Command, timeout: Duration) -> std::process::Output {
+    use std::io::Read as _;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = KillOnDrop(cmd.spawn().expect("start driftless"));
+    let mut pipes = [
+        child.0.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        child.0.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+    ]
+    .map(|pipe| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    })
+    .into_iter();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait for driftless") {
+            break Some(status);
+        }
+        if started.elapsed() > timeout {
+            let _ = child.0.kill();
+            break None;
+        }
+        std::thread::park_timeout(Duration::from_millis(10));
+    };
+    let _ = child.0.wait();
+    let stdout = pipes.next().and_then(|t| t.join().ok()).unwrap_or_default();
+    let mut stderr = pipes.next().and_then(|t| t.join().ok()).unwrap_or_default();
+    let status = status.unwrap_or_else(|| {
+        stderr.extend_from_slice(format!("\n(killed after {timeout:?})\n").as_bytes());
+        child.0.wait().expect("reap driftless")
+    });
+    std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// The quickstart example, pointed at `sim` and its registry.
+fn quickstart(sim: &SimHandle) -> Repo {
+    let example = workspace_root().join("examples/quickstart");
+    let read = |p: &str| std::fs::read_to_string(example.join(p)).expect("quickstart file");
+    let config = read("driftless.yaml").replace("http://127.0.0.1:9022", sim.url());
+    let manifest = read("demo/dev/manifest.yml").replace("localhost:5000", &registry_host(sim));
+    Repo::git(&[
+        ("driftless.yaml", &config),
+        ("demo/dev/manifest.yml", &manifest),
+    ])
+}
+
+fn manifest_path() -> &'static str {
+    "demo/dev/manifest.yml"
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. First deploy, then a no-op.
+
+#[tokio::test]
+async fn first_deploy_of_the_quickstart_runs_as_declared_and_a_second_run_is_a_cheap_noop() {
+    let sim = foundation(sim_config()).await;
+    let registry = sim.registry().expect("registry");
+    let hello = registry.push_image("demo/hello", "1.0", "hello 1.0");
+    let worker = registry.push_image("demo/worker", "1.0", "worker 1.0");
+    let repo = quickstart(&sim);
+
+    let applied = repo.run("apply", &[], &[]).await;
+    applied.expect(0);
+    let doc = applied.json();
+    assert_eq!(doc["foundation"], "local");
+    assert_eq!(
+        doc["revision"].as_str().map(str::len),
+        Some(40),
+        "a git repo gives the revision: {doc:#}"
+    );
+    let flag = applied.change("feature_flag:diego_docker");
+    assert_eq!(
+        (&flag["action"], &flag["result"]),
+        (&json!("update"), &json!("applied"))
+    );
+    assert_action(&applied, "hello", "create", Some("applied"));
+    assert_action(&applied, "worker", "create", Some("applied"));
+
+    let host = registry_host(&sim);
+    let web = must_run(&sim, "hello");
+    assert_eq!(web.state, "STARTED");
+    assert_eq!((web.instances, web.memory, web.disk), (2, 256, 512));
+    assert_eq!(
+        web.image.as_deref(),
+        Some(format!("{host}/demo/hello:1.0@{hello}").as_str()),
+        "deployed pinned to the digest"
+    );
+    assert_eq!(web.digest.as_deref(), Some(hello.as_str()));
+    assert_eq!(web.env["GREETING"], "hello from driftless");
+    assert_eq!(web.labels["driftless.dev/managed"], "true");
+    assert_eq!(web.annotations["driftless.dev/digest"], hello.as_str());
+    let work = must_run(&sim, "worker");
+    assert_eq!(work.state, "STARTED");
+    assert_eq!((work.instances, work.memory), (1, 128));
+    assert_eq!(work.command.as_deref(), Some("/bin/worker --queue default"));
+    assert_eq!(work.digest.as_deref(), Some(worker.as_str()));
+    assert_eq!(
+        routes_of(&sim, &web.guid).await,
+        vec!["hello.apps.example.com".to_owned()]
+    );
+    assert_eq!(routes_of(&sim, &work.guid).await, Vec::<String>::new());
+
+    // The next plan reads what it needs and warms the state dir; the one after is a no-op that
+    // costs a few list requests.
+    repo.run("plan", &["--detailed-exitcode"], &[])
+        .await
+        .expect(0);
+    sim.reset_request_counts();
+    let plan = repo.run("plan", &["--detailed-exitcode"], &[]).await;
+    plan.expect(0);
+    let requests = sim.cc_request_count();
+    assert!(
+        requests <= 10,
+        "a no-op plan cost {requests} Cloud Controller requests: {:#?}",
+        sim.request_counts()
+    );
+    for change in plan.json()["changes"].as_array().expect("changes") {
+        assert_eq!(change["action"], "noop", "{change:#}");
+    }
+
+    let again = repo.run("apply", &[], &[]).await;
+    again.expect(0);
+    let doc = again.json();
+    let changes = doc["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 3, "{doc:#}");
+    for change in changes {
+        assert_eq!(
+            (&change["action"], &change["result"]),
+            (&json!("noop"), &json!("skipped")),
+            "{change:#}"
+        );
+    }
+    assert_eq!(must_run(&sim, "hello").guid, web.guid);
+    assert_eq!(count(&sim, "POST /v3/deployments"), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Drift made by hand.
+
+#[tokio::test]
+async fn drift_made_by_hand_is_reported_field_by_field_and_apply_fixes_it() {
+    const GIT_TOKEN: &str = "git-token-value-9d2";
+    const HAND_TOKEN: &str = "hand-token-value-4e7";
+    let sim = foundation(sim_config()).await;
+    let registry = sim.registry().expect("registry");
+    let host = registry_host(&sim);
+    let api_digest = registry.push_image("demo/api", "1.0", "api");
+    registry.push_image("demo/other", "9.9", "someone else's image");
+    for name in ["web", "worker"] {
+        registry.push_image(&format!("demo/{name}"), "1.0", name);
+    }
+    let api = format!(
+        "{}    env:\n      GREETING: hello\n      API_TOKEN: {GIT_TOKEN}\n",
+        app("api", &format!("{host}/demo/api:1.0"), 1)
+    );
+    let repo = Repo::git(&[
+        ("driftless.yaml", &config(&sim, "cloudfoundry", DOCKER_ON, "")),
+        (
+            manifest_path(),
+            &manifest(&[
+                api,
+                app("web", &format!("{host}/demo/web:1.0"), 1),
+                app("worker", &format!("{host}/demo/worker:1.0"), 1),
+            ]),
+        ),
+    ]);
+    repo.run("apply", &[], &[]).await.expect(0);
+    repo.run("drift", &[], &[]).await.expect(0);
+
+    // A person: `cf scale api -i 3`, `cf set-env` twice, `cf stop worker`, `cf push web
+    // --docker-image demo/other:9.9`.
+    sim.scale_app(ORG, SPACE, "api", 3).await.expect("scale");
+    sim.set_env(ORG, SPACE, "api", "GREETING", Some("edited by hand"))
+        .expect("set-env");
+    sim.set_env(ORG, SPACE, "api", "API_TOKEN", Some(HAND_TOKEN))
+        .expect("set-env");
+    sim.stop_app(ORG, SPACE, "worker").expect("stop");
+    let other = format!("{host}/demo/other:9.9");
+    sim.push_image(ORG, SPACE, "web", &other)
+        .await
+        .expect("push");
+
+    let drift = repo.run("drift", &[], &[]).await;
+    drift.expect(2);
+    for name in ["api", "web", "worker"] {
+        assert_action(&drift, name, "update", None);
+    }
+    let api_target = target("api");
+    assert_eq!(
+        drift.field(&api_target, "instances"),
+        json!({"path": "instances", "live": 3, "desired": 1})
+    );
+    assert_eq!(
+        drift.field(&api_target, "env.GREETING"),
+        json!({"path": "env.GREETING", "live": "edited by hand", "desired": "hello"})
+    );
+    assert_eq!(
+        drift.field(&api_target, "env.API_TOKEN"),
+        json!({"path": "env.API_TOKEN", "live": "(sensitive)", "desired": "(sensitive)"})
+    );
+    let state = drift.field(&target("worker"), "state");
+    assert_eq!((&state["live"], &state["desired"]), (&json!("STOPPED"), &json!("STARTED")));
+    let image = drift.field(&target("web"), "image");
+    assert_eq!(image["live"], other.as_str(), "{image:#}");
+    assert!(
+        image["desired"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(&format!("{host}/demo/web:1.0@sha256:"))),
+        "{image:#}"
+    );
+    for secret in [GIT_TOKEN, HAND_TOKEN] {
+        assert!(!drift.stdout.contains(secret), "{}", drift.stdout);
+        assert!(!drift.stderr.contains(secret), "{}", drift.stderr);
+    }
+    // The text report hides them too.
+    let text = tokio::task::spawn_blocking({
+        let dir = repo.path().to_owned();
+        let state = repo.state.path().to_owned();
+        move || {
+            Command::new(driftless_bin())
+                .args(["drift", "--repo"])
+                .arg(&dir)
+                .arg("--state-dir")
+                .arg(&state)
+                .env("CF_PASSWORD", CF_PASSWORD)
+                .env_remove("CF_USERNAME")
+                .output()
+                .expect("run driftless")
+        }
+    })
+    .await
+    .expect("thread");
+    let text_out = String::from_utf8_lossy(&text.stdout);
+    assert_eq!(text.status.code(), Some(2), "{text_out}");
+    assert!(text_out.contains("(sensitive)"), "{text_out}");
+    for secret in [GIT_TOKEN, HAND_TOKEN, CF_PASSWORD] {
+        assert!(!text_out.contains(secret), "{text_out}");
+    }
+
+    let applied = repo.run("apply", &[], &[]).await;
+    applied.expect(0);
+    for name in ["api", "web", "worker"] {
+        assert_action(&applied, name, "update", Some("applied"));
+    }
+    let fixed = must_run(&sim, "api");
+    assert_eq!(fixed.instances, 1);
+    assert_eq!(fixed.env["GREETING"], "hello");
+    assert_eq!(fixed.env["API_TOKEN"], GIT_TOKEN);
+    assert_eq!(fixed.digest.as_deref(), Some(api_digest.as_str()));
+    assert_eq!(must_run(&sim, "worker").state, "STARTED");
+    let web = must_run(&sim, "web");
+    assert!(
+        web.image
+            .as_deref()
+            .is_some_and(|i| i.starts_with(&format!("{host}/demo/web:1.0@sha256:"))),
+        "{web:?}"
+    );
+    repo.run("drift", &[], &[]).await.expect(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. A moved tag.
+
+#[tokio::test]
+async fn a_moved_tag_is_drift_reported_by_default_and_redeployed_under_policy_redeploy() {
+    let sim = foundation(sim_config()).await;
+    let registry = sim.registry().expect("registry");
+    let host = registry_host(&sim);
+    let old = registry.push_image("demo/api", "1.0", "api build 1");
+    let repo = Repo::git(&[
+        ("driftless.yaml", &config(&sim, "cloudfoundry", DOCKER_ON, "")),
+        (
+            manifest_path(),
+            &manifest(&[app("api", &format!("{host}/demo/api:1.0"), 2)]),
+        ),
+    ]);
+    repo.run("apply", &[], &[]).await.expect(0);
+    assert_eq!(must_run(&sim, "api").digest.as_deref(), Some(old.as_str()));
+
+    // CI pushes a new build under the same tag.
+    let new = registry.push_image("demo/api", "1.0", "api build 2");
+    assert_ne!(old, new);
+    let drift = repo.run("drift", &[], &[]).await;
+    drift.expect(2);
+    let change = drift.change(&target("api"));
+    assert_eq!(change["action"], "blocked", "{change:#}");
+    assert!(
+        change["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("tag moved")),
+        "{change:#}"
+    );
+    assert_eq!(
+        drift.field(&target("api"), "digest"),
+        json!({"path": "digest", "live": old, "desired": new})
+    );
+    let applied = repo.run("apply", &[], &[]).await;
+    applied.expect(3);
+    assert_action(&applied, "api", "blocked", Some("blocked"));
+    assert_eq!(must_run(&sim, "api").digest.as_deref(), Some(old.as_str()));
+
+    repo.write(
+        "driftless.yaml",
+        &config(
+            &sim,
+            "cloudfoundry",
+            DOCKER_ON,
+            "policy:\n  tag_moved: redeploy\n",
+        ),
+    );
+    repo.commit("redeploy moved tags");
+    let applied = repo.run("apply", &[], &[]).await;
+    applied.expect(0);
+    assert_action(&applied, "api", "update", Some("applied"));
+    let api = must_run(&sim, "api");
+    assert_eq!(api.digest.as_deref(), Some(new.as_str()));
+    assert_eq!(
+        api.image.as_deref(),
+        Some(format!("{host}/demo/api:1.0@{new}").as_str())
+    );
+    assert_eq!(api.instances, 2);
+    repo.run("drift", &[], &[]).await.expect(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. The registry is down.
+
+#[tokio::test]
+async fn with_the_registry_down_changes_that_start_instances_are_blocked_and_the_rest_converge() {
+    let sim = foundation(sim_config()).await;
+    let registry = sim.registry().expect("registry");
+    let host = registry_host(&sim);
+    let a1 = registry.push_image("demo/a", "1.0", "a1");
+    registry.push_image("demo/a", "2.0", "a2");
+    let b1 = registry.push_image("demo/b", "1.0", "b1");
+    registry.push_image("demo/c", "1.0", "c1");
+    let image = |repo: &str, tag: &str| format!("{host}/demo/{repo}:{tag}");
+    let repo = Repo::git(&[
+        ("driftless.yaml", &config(&sim, "cloudfoundry", DOCKER_ON, "")),
+        (
+            manifest_path(),
+            &manifest(&[
+                app("a", &image("a", "1.0"), 1),
+                app("b", &image("b", "1.0"), 1),
+                app("c", &image("c", "1.0"), 2),
+            ]),
+        ),
+    ]);
+    repo.run("apply", &[], &[]).await.expect(0);
+    let before_a = must_run(&sim, "a");
+    let before_b = must_run(&sim, "b");
+
+    // Git: a new image for a, b scaled up, c scaled down. Then the registry goes down.
+    repo.write(
+        manifest_path(),
+        &manifest(&[
+            app("a", &image("a", "2.0"), 1),
+            app("b", &image("b", "1.0"), 3),
+            app("c", &image("c", "1.0"), 1),
+        ]),
+    );
+    repo.commit("a 2.0, b x3, c x1");
+    registry.set_down(true);
+
+    let applied = repo.run("apply", &[], &[]).await;
+    applied.expect(3);
+    for name in ["a", "b"] {
+        let change = applied.change(&target(name));
+        assert_eq!(
+            (&change["action"], &change["result"]),
+            (&json!("blocked"), &json!("blocked")),
+            "{change:#}"
+        );
+        let reason = change["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with(&format!("registry {host} unreachable")),
+            "{name}: {change:#}"
+        );
+    }
+    assert_action(&applied, "c", "update", Some("applied"));
+    let a = must_run(&sim, "a");
+    assert_eq!(
+        (a.digest.as_deref(), a.instances, a.state.as_str(), &a.guid),
+        (Some(a1.as_str()), 1, "STARTED", &before_a.guid)
+    );
+    assert_eq!(a.image, before_a.image);
+    let b = must_run(&sim, "b");
+    assert_eq!(
+        (b.digest.as_deref(), b.instances, b.state.as_str()),
+        (Some(b1.as_str()), 1, "STARTED")
+    );
+    assert_eq!(b.annotations, before_b.annotations);
+    assert_eq!(must_run(&sim, "c").instances, 1);
+
+    registry.set_down(false);
+    repo.run("apply", &[], &[]).await.expect(0);
+    assert_eq!(must_run(&sim, "a").image, Some(format!("{}@{}", image("a", "2.0"), registry.digest_of("demo/a", "2.0").expect("a 2.0"))));
+    assert_eq!(must_run(&sim, "b").instances, 3);
+    repo.run("drift", &[], &[]).await.expect(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. A failed rollout.
+
+#[tokio::test]
+async fn a_failed_rollout_is_rolled_back_and_not_retried_until_git_moves() {
+    let sim = foundation(sim_config()).await;
+    let registry = sim.registry().expect("registry");
+    let host = registry_host(&sim);
+    let good = registry.push_image("demo/api", "1.0", "api 1.0");
+    let broken = registry.push_image("demo/api", "2.0", "api 2.0");
+    let repo = Repo::git(&[
+        ("driftless.yaml", &config(&sim, "cloudfoundry", DOCKER_ON, "")),
+        (
+            manifest_path(),
+            &manifest(&[app("api", &format!("{host}/demo/api:1.0"), 2)]),
+        ),
+    ]);
+    repo.run("apply", &[], &[]).await.expect(0);
+    let before = must_run(&sim, "api");
+
+    sim.set_image_health(&format!("{host}/demo/api:2.0*"), false);
+    repo.write(
+        manifest_path(),
+        &manifest(&[app("api", &format!("{host}/demo/api:2.0"), 2)]),
+    );
+    repo.commit("api 2.0");
+    let failed = repo.run("apply", &[], &[]).await;
+    failed.expect(3);
+    let change = failed.change(&target("api"));
+    assert_eq!(
+        (&change["action"], &change["result"]),
+        (&json!("update"), &json!("failed")),
+        "{change:#}"
+    );
+    assert!(change["error"].as_str().is_some_and(|e| !e.is_empty()), "{change:#}");
+    let after = must_run(&sim, "api");
+    assert_eq!(after.digest.as_deref(), Some(good.as_str()), "{after:?}");
+    assert_eq!(after.image, before.image);
+    assert_eq!((after.instances, after.state.as_str()), (2, "STARTED"));
+
+    // The same (revision, digest) is not tried again.
+    let plan = repo.run("plan", &["--detailed-exitcode"], &[]).await;
+    plan.expect(2);
+    let change = plan.change(&target("api"));
+    assert_eq!(change["action"], "blocked", "{change:#}");
+    assert!(
+        change["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failed")),
+        "{change:#}"
+    );
+    sim.reset_request_counts();
+    let again = repo.run("apply", &[], &[]).await;
+    again.expect(3);
+    assert_action(&again, "api", "blocked", Some("blocked"));
+    assert_eq!(count(&sim, "POST /v3/packages"), 0);
+    assert_eq!(count(&sim, "POST /v3/deployments"), 0);
+
+    // A new commit makes it eligible again; with a healthy image it rolls out.
+    repo.commit("try again");
+    let plan = repo.run("plan", &["--detailed-exitcode"], &[]).await;
+    plan.expect(2);
+    assert_action(&plan, "api", "update", None);
+    sim.set_image_health(&format!("{host}/demo/api:2.0*"), true);
+    let applied = repo.run("apply", &[], &[]).await;
+    applied.expect(0);
+    assert_action(&applied, "api", "update", Some("applied"));
+    assert_eq!(must_run(&sim, "api").digest.as_deref(), Some(broken.as_str()));
+    repo.run("drift", &[], &[]).await.expect(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Prune, the mass-delete guard, unowned apps.
+
+fn seeded_with_unowned() -> SimConfig {
+    let seed: SeedState = serde_json::from_value(json!({
+        "feature_flags": {"diego_docker": true},
+        "orgs": [{"name": ORG, "spaces": [{"name": SPACE, "apps": [
+            {"name": "legacy", "image": "registry.example.com/legacy:1", "instances": 1}
+        ]}]}],
+    }))
+    .expect("seed");
+    SimConfig {
+        seed_state: Some(seed),
+        ..sim_config()
+    }
+}
+
+#[tokio::test]
+async fn prune_deletes_only_owned_apps_and_only_when_asked_and_the_guard_stops_mass_deletes() {
+    let sim = start(seeded_with_unowned()).await;
+    let registry = sim.registry().expect("registry");
+    let host = registry_host(&sim);
+    let names = ["a", "b", "c", "d"];
+    for name in names {
+        registry.push_image(&format!("demo/{name}"), "1.0", name);
+    }
+    let apps = |names: &[&str]| {
+        manifest(
+            &names
+                .iter()
+                .map(|n| app(n, &format!("{host}/demo/{n}:1.0"), 1))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let repo = Repo::git(&[
+        ("driftless.yaml", &config(&sim, "cloudfoundry", DOCKER_ON, "")),
+        (manifest_path(), &apps(&names)),
+    ]);
+    let legacy = must_run(&sim, "legacy");
+    let first = repo.run("apply", &[], &[]).await;
+    first.expect(0);
+    assert_action(&first, "legacy", "unowned", Some("skipped"));
+    // Unowned is reported, not drift.
+    repo.run("drift", &[], &[]).await.expect(0);
+
+    // d leaves git: an orphan, left alone without --prune.
+    repo.write(manifest_path(), &apps(&["a", "b", "c"]));
+    repo.commit("drop d");
+    let kept = repo.run("apply", &[], &[]).await;
+    kept.expect(0);
+    assert_action(&kept, "d", "orphan", Some("skipped"));
+    assert!(running(&sim, SPACE, "d").is_some());
+    repo.run("drift", &[], &[]).await.expect(2);
+    let pruned = repo.run("apply", &["--prune"], &[]).await;
+    pruned.expect(0);
+    assert_action(&pruned, "d", "delete", Some("applied"));
+    assert_action(&pruned, "legacy", "unowned", Some("skipped"));
+    assert!(running(&sim, SPACE, "d").is_none(), "d is deleted");
+
+    // Two of the three left go: more than half, so the plan is refused.
+    repo.write(manifest_path(), &apps(&["a"]));
+    repo.commit("drop b and c");
+    let refused = repo.run("apply", &["--prune"], &[]).await;
+    refused.expect(1);
+    let doc = refused.json();
+    assert!(
+        doc["refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("--allow-mass-delete")),
+        "{doc:#}"
+    );
+    assert!(refused.stderr.contains("plan refused"), "{}", refused.stderr);
+    for name in ["b", "c"] {
+        let change = refused.change(&target(name));
+        assert_eq!(
+            (&change["action"], &change["result"]),
+            (&json!("delete"), &json!("skipped")),
+            "{change:#}"
+        );
+        assert!(running(&sim, SPACE, name).is_some(), "{name} is kept");
+    }
+    let allowed = repo
+        .run("apply", &["--prune", "--allow-mass-delete"], &[])
+        .await;
+    allowed.expect(0);
+    for name in ["b", "c"] {
+        assert_action(&allowed, name, "delete", Some("applied"));
+        assert!(running(&sim, SPACE, name).is_none(), "{name} is deleted");
+    }
+
+    // The unowned app was never touched, and is not drift.
+    assert_eq!(must_run(&sim, "legacy"), legacy);
+    let clean = repo.run("drift", &[], &[]).await;
+    clean.expect(0);
+    assert_action(&clean, "legacy", "unowned", None);
+    assert_eq!(clean.json()["summary"]["unowned"], 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. diego_docker.
+
+#[tokio::test]
+async fn diego_docker_off_blocks_docker_apps_until_declared_and_is_never_turned_off() {
+    let sim = foundation(sim_config()).await;
+    let registry = sim.registry().expect("registry");
+    let host = registry_host(&sim);
+    for name in ["a", "b"] {
+        registry.push_image(&format!("demo/{name}"), "1.0", name);
+    }
+    let apps = manifest(&[
+        app("a", &format!("{host}/demo/a:1.0"), 1),
+        app("b", &format!("{host}/demo/b:1.0"), 1),
+    ]);
+    let repo = Repo::git(&[
+        ("driftless.yaml", &config(&sim, "cloudfoundry", "", "")),
+        (manifest_path(), &apps),
+    ]);
+    let blocked = repo.run("apply", &[], &[]).await;
+    blocked.expect(3);
+    for name in ["a", "b"] {
+        let change = blocked.change(&target(name));
+        assert_eq!(
+            (&change["action"], &change["result"]),
+            (&json!("blocked"), &json!("blocked")),
+            "{change:#}"
+        );
+        assert!(
+            change["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("diego_docker is disabled")),
+            "{change:#}"
+        );
+        assert!(running(&sim, SPACE, name).is_none(), "{name} not created");
+    }
+    assert_eq!(count(&sim, "POST /v3/apps"), 0);
+    let flags = |sim: &SimHandle| sim.state_dump()["feature_flags"].to_string();
+    assert!(
+        !docker_enabled(&sim),
+        "diego_docker stays off: {}",
+        flags(&sim)
+    );
+
+    repo.write(
+        "driftless.yaml",
+        &config(&sim, "cloudfoundry", DOCKER_ON, ""),
+    );
+    repo.commit("declare diego_docker");
+    let applied = repo.run("apply", &[], &[]).await;
+    applied.expect(0);
+    let flag = applied.change("feature_flag:diego_docker");
+    assert_eq!(
+        (&flag["action"], &flag["result"]),
+        (&json!("update"), &json!("applied")),
+        "{flag:#}"
+    );
+    for name in ["a", "b"] {
+        assert_action(&applied, name, "create", Some("applied"));
+        assert_eq!(must_run(&sim, name).state, "STARTED");
+    }
+    assert!(docker_enabled(&sim), "{}", flags(&sim));
+
+    // No longer declared: not a target, and not turned off.
+    repo.write("driftless.yaml", &config(&sim, "cloudfoundry", "", ""));
+    repo.commit("no feature_flags");
+    let plan = repo.run("plan", &["--detailed-exitcode"], &[]).await;
+    plan.expect(0);
+    assert!(
+        !plan.stdout.contains("feature_flag:diego_docker"),
+        "{}",
+        plan.stdout
+    );
+    repo.run("apply", &[], &[]).await.expect(0);
+    assert!(docker_enabled(&sim), "{}", flags(&sim));
+}
+
+fn docker_enabled(sim: &SimHandle) -> bool {
+    sim.state_dump()["feature_flags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"] == "diego_docker")
+        .is_some_and(|f| f["enabled"] == true)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Stackato.
+
+const REG_USER: &str = "puller";
+const REG_PASSWORD: &str = "reg-Pw-e2e-5b8e";
+const REG_PASSWORD_2: &str = "reg-Pw-e2e-rotated-0c4d";
+
+fn private_registry(sim: &SimHandle, user: &str) -> String {
+    format!(
+        "registries:\n  - host: {}\n    username: {user}\n    password: {{ env: REG_PASSWORD }}\n",
+        registry_host(sim)
+    )
+}
+
+/// A private app: `docker.username` as `cf push --docker-username` takes it.
+fn private_app(name: &str, image: &str, user: &str) -> String {
+    format!(
+        "  - name: {name}\n    docker:\n      image: {image}\n      username: {user}\n    instances: 2\n    memory: 64M\n    routes:\n      - route: {name}.{DOMAIN}\n"
+    )
+}
+
+#[tokio::test]
+async fn stackato_first_deploy_from_a_private_registry_then_a_noop() {
+    let sim = foundation(SimConfig {
+        stackato: true,
+        registry: Some(RegistryConfig {
+            basic_auth: Some((REG_USER.into(), REG_PASSWORD.into())),
+            ..RegistryConfig::default()
+        }),
+        ..sim_config()
+    })
+    .await;
+    let registry = sim.registry().expect("registry");
+    let host = registry_host(&sim);
+    let digest = registry.push_image("eng/wiki", "2.3.0", "wiki");
+    registry.push_image("eng/cron", "1.0", "cron");
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(&sim, "stackato", DOCKER_ON, &private_registry(&sim, REG_USER)),
+        ),
+        (
+            manifest_path(),
+            &manifest(&[
+                private_app("wiki", &format!("{host}/eng/wiki:2.3.0"), REG_USER),
+                app("cron", &format!("{host}/eng/cron:1.0"), 1),
+            ]),
+        ),
+    ]);
+    let env = [("REG_PASSWORD", REG_PASSWORD), ("DRIFTLESS_LOG", "trace")];
+    let applied = repo.run("apply", &[], &env).await;
+    applied.expect(0);
+    assert_action(&applied, "wiki", "create", Some("applied"));
+    assert_action(&applied, "cron", "create", Some("applied"));
+    let wiki = must_run(&sim, "wiki");
+    assert_eq!(
+        (wiki.state.as_str(), wiki.instances, wiki.digest.as_deref()),
+        ("STARTED", 2, Some(digest.as_str())),
+        "{wiki:?}"
+    );
+    assert!(
+        !sim.state_dump().to_string().contains(REG_PASSWORD),
+        "the simulator keeps no password in view"
+    );
+
+    let again = repo.run("apply", &[], &env).await;
+    again.expect(0);
+    for change in again.json()["changes"].as_array().expect("changes") {
+        assert_eq!(
+            (&change["action"], &change["result"]),
+            (&json!("noop"), &json!("skipped")),
+            "{change:#}"
+        );
+    }
+    repo.run("drift", &[], &env).await.expect(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Secrets.
+
+#[tokio::test]
+async fn registry_passwords_never_show_and_a_rotated_one_is_a_credential_change_and_a_new_build()
+{
+    let sim = foundation(SimConfig {
+        registry: Some(RegistryConfig {
+            basic_auth: Some((REG_USER.into(), REG_PASSWORD.into())),
+            ..RegistryConfig::default()
+        }),
+        ..sim_config()
+    })
+    .await;
+    let host = registry_host(&sim);
+    let port = sim.registry().expect("registry").port();
+    let digest = sim
+        .registry()
+        .expect("registry")
+        .push_image("demo/api", "1.0", "api");
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, &private_registry(&sim, REG_USER)),
+        ),
+        (
+            manifest_path(),
+            &manifest(&[private_app("api", &format!("{host}/demo/api:1.0"), REG_USER)]),
+        ),
+    ]);
+    let trace = [("REG_PASSWORD", REG_PASSWORD), ("DRIFTLESS_LOG", "trace")];
+    let applied = repo.run("apply", &[], &trace).await;
+    applied.expect(0);
+    assert!(
+        applied.stderr.contains("TRACE") || applied.stderr.contains("DEBUG"),
+        "trace logging is on: {}",
+        applied.stderr
+    );
+    let api = must_run(&sim, "api");
+    assert_eq!(api.digest.as_deref(), Some(digest.as_str()));
+    repo.run("drift", &[], &trace).await.expect(0);
+
+    // A wrong password: the registry refuses it, and nothing shows the value.
+    let wrong = [("REG_PASSWORD", "wrong-Pw-e2e-19ab"), ("DRIFTLESS_LOG", "trace")];
+    let refused = repo.run("plan", &["--detailed-exitcode"], &wrong).await;
+    refused.expect(2);
+    let change = refused.change(&target("api"));
+    assert_eq!(change["action"], "blocked", "{change:#}");
+    assert!(
+        change["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("unauthorized")),
+        "{change:#}"
+    );
+
+    // The registry's password is rotated (the registry restarts on the same port with the new
+    // one) and the new password goes into the environment: a credential change, a new build.
+    sim.registry().expect("registry").shutdown();
+    let rotated = simulator::RegistryHandle::start(RegistryConfig {
+        listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+        basic_auth: Some((REG_USER.into(), REG_PASSWORD_2.into())),
+        bearer: false,
+    })
+    .await
+    .expect("restart the registry on its port");
+    assert_eq!(rotated.push_image("demo/api", "1.0", "api"), digest);
+    let env = [("REG_PASSWORD", REG_PASSWORD_2), ("DRIFTLESS_LOG", "trace")];
+    let plan = repo.run("plan", &["--detailed-exitcode"], &env).await;
+    plan.expect(2);
+    let credential = plan.field(&target("api"), "docker.credential");
+    assert_eq!(
+        (&credential["live"], &credential["desired"]),
+        (&json!("(credential)"), &json!("(credential changed)")),
+        "{credential:#}"
+    );
+    let fingerprint = api.annotations["driftless.dev/credential"].clone();
+    let packages_before = count(&sim, "POST /v3/packages");
+    let applied = repo.run("apply", &[], &env).await;
+    applied.expect(0);
+    assert_action(&applied, "api", "update", Some("applied"));
+    assert_eq!(count(&sim, "POST /v3/packages"), packages_before + 1, "a new build");
+    let after = must_run(&sim, "api");
+    assert_ne!(after.annotations["driftless.dev/credential"], fingerprint);
+    assert_eq!(after.digest.as_deref(), Some(digest.as_str()));
+    let dump = sim.state_dump().to_string();
+    for secret in [REG_PASSWORD, REG_PASSWORD_2, CF_PASSWORD] {
+        assert!(!dump.contains(secret), "the simulator state shows a password");
+    }
+    repo.run("drift", &[], &env).await.expect(0);
+}
+
+#[tokio::test]
+async fn a_real_docker_registry_with_htpasswd_deploys_through_the_simulator_without_showing_its_password()
+ {
+    const TEST: &str = "a_real_docker_registry_with_htpasswd_deploys_through_the_simulator";
+    if !real_registry::available(TEST) {
+        return;
+    }
+    let registry = real_registry::Registry::start(real_registry::AuthMode::Htpasswd);
+    let digest = real_registry::push(
+        &registry,
+        "demo/api",
+        "1.0",
+        real_registry::Format::Oci,
+        "api from a real registry",
+    )
+    .await;
+    let sim = foundation(SimConfig {
+        registry: None,
+        ..sim_config()
+    })
+    .await;
+    let host = &registry.host;
+    let registries = format!(
+        "registries:\n  - host: {host}\n    username: {}\n    password: {{ env: REG_PASSWORD }}\n",
+        real_registry::USER
+    );
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, &registries),
+        ),
+        (
+            manifest_path(),
+            &manifest(&[private_app(
+                "api",
+                &format!("{host}/demo/api:1.0"),
+                real_registry::USER,
+            )]),
+        ),
+    ]);
+    let env = [
+        ("REG_PASSWORD", real_registry::PASSWORD),
+        ("DRIFTLESS_LOG", "trace"),
+    ];
+    let applied = repo.run("apply", &[], &env).await;
+    applied.expect(0);
+    assert_action(&applied, "api", "create", Some("applied"));
+    let api = must_run(&sim, "api");
+    assert_eq!(
+        (api.state.as_str(), api.instances, api.digest.as_deref()),
+        ("STARTED", 2, Some(digest.as_str())),
+        "{api:?}"
+    );
+    let again = repo.run("apply", &[], &env).await;
+    again.expect(0);
+    assert_action(&again, "api", "noop", Some("skipped"));
+    assert!(!sim.state_dump().to_string().contains(real_registry::PASSWORD));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Invalid input.
+
+#[tokio::test]
+async fn an_invalid_manifest_is_neither_created_changed_nor_deleted_and_the_valid_one_converges() {
+    let sim = foundation(sim_config()).await;
+    let registry = sim.registry().expect("registry");
+    let host = registry_host(&sim);
+    for name in ["good", "bad", "late"] {
+        registry.push_image(&format!("demo/{name}"), "1.0", name);
+    }
+    let good = app("good", &format!("{host}/demo/good:1.0"), 1);
+    let bad_valid = app("bad", &format!("{host}/demo/bad:1.0"), 1);
+    let bad_invalid = format!(
+        "  - name: bad\n    docker:\n      image: {host}/demo/bad:1.0\n    instances: 3\n    memory: 256\n    no-route: true\n"
+    );
+    let repo = Repo::git(&[
+        ("driftless.yaml", &config(&sim, "cloudfoundry", DOCKER_ON, "")),
+        ("demo/dev/good.yml", &manifest(&[good.clone()])),
+        ("demo/dev/bad.yml", &manifest(&[bad_invalid.clone()])),
+    ]);
+    let first = repo.run("apply", &["--prune"], &[]).await;
+    first.expect(1);
+    assert!(first.stderr.contains("demo/dev/bad.yml:"), "{}", first.stderr);
+    assert_action(&first, "good", "create", Some("applied"));
+    assert_action(&first, "bad", "blocked", None);
+    assert!(running(&sim, SPACE, "good").is_some());
+    assert!(running(&sim, SPACE, "bad").is_none(), "bad is not created");
+
+    // bad becomes valid and runs; then it breaks again with a change, and a new app comes.
+    repo.write("demo/dev/bad.yml", &manifest(&[bad_valid]));
+    repo.commit("fix bad");
+    repo.run("apply", &["--prune"], &[]).await.expect(0);
+    let before = must_run(&sim, "bad");
+    repo.write("demo/dev/bad.yml", &manifest(&[bad_invalid]));
+    repo.write(
+        "demo/dev/good.yml",
+        &manifest(&[good.clone(), app("late", &format!("{host}/demo/late:1.0"), 1)]),
+    );
+    repo.commit("break bad again, add late");
+    let broken = repo.run("apply", &["--prune"], &[]).await;
+    broken.expect(1);
+    assert_action(&broken, "bad", "blocked", None);
+    assert_action(&broken, "late", "create", Some("applied"));
+    assert_eq!(must_run(&sim, "bad"), before, "bad is left exactly as it ran");
+
+    // A file that cannot be parsed at all: nothing in its space is pruned.
+    repo.write("demo/dev/bad.yml", "applications: [\n");
+    repo.commit("unparseable");
+    let unreadable = repo.run("apply", &["--prune"], &[]).await;
+    unreadable.expect(1);
+    let change = unreadable.change(&target("bad"));
+    assert_ne!(change["action"], "delete", "{change:#}");
+    assert_eq!(must_run(&sim, "bad"), before, "bad is not deleted");
+    assert!(running(&sim, SPACE, "good").is_some());
+}
