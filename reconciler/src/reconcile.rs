@@ -179,14 +179,30 @@ impl EnvCache {
     }
 }
 
+/// How long after an app's `updated_at` its env must have been read for the read to be cached.
+///
+/// Cloud Controller timestamps have whole seconds: an env change made in the same second as a
+/// read, after it, leaves `updated_at` as it was, so a read in that second proves nothing about
+/// later observations. One second for that, one for clock skew between driftless and CC.
+pub const ENV_CACHE_SETTLE: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+
+/// Whether a read that started at `read_at` saw every env change up to `updated_at`'s second.
+pub fn env_read_settled(updated_at: &str, read_at: chrono::DateTime<chrono::Utc>) -> bool {
+    chrono::DateTime::parse_from_rfc3339(updated_at)
+        .is_ok_and(|updated| read_at >= updated.to_utc() + ENV_CACHE_SETTLE)
+}
+
 /// Reads the env of every owned, declared app whose `updated_at` moved since its env was last
-/// seen equal to git's; the others keep `env: None` and compare by hash.
+/// seen equal to git's; the others keep `env: None` and compare by hash. `now` is when the
+/// reads start: a read is cached only once its app's `updated_at` has settled
+/// ([`env_read_settled`]).
 pub async fn read_envs<P: Platform>(
     platform: &P,
     desired: &FoundationDesired,
     live: &mut Live,
     cache: &mut EnvCache,
     concurrency: usize,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<usize, CfError> {
     let mut wanted = Vec::new();
     for (key, app) in &mut live.apps {
@@ -221,7 +237,7 @@ pub async fn read_envs<P: Platform>(
             continue;
         };
         let hash = plan::env_hash(&env);
-        if hash == want_hash {
+        if hash == want_hash && env_read_settled(&app.updated_at, now) {
             cache.apps.insert(
                 guid,
                 CachedEnv {
@@ -266,7 +282,15 @@ pub async fn reconcile<P: Platform>(
     if live.default_domain.is_none() && needs_domain {
         live.default_domain = platform.default_domain().await?;
     }
-    let reads = read_envs(platform, run.desired, &mut live, cache, run.concurrency).await?;
+    let reads = read_envs(
+        platform,
+        run.desired,
+        &mut live,
+        cache,
+        run.concurrency,
+        chrono::Utc::now(),
+    )
+    .await?;
     tracing::debug!(
         apps = live.apps.len(),
         env_reads = reads,

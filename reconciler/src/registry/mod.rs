@@ -552,7 +552,15 @@ fn unauthorized(
     }
 }
 
+/// A status the protocol does not expect there. A 5xx is the registry (or the proxy in front
+/// of it) being down, as unable to serve a pull as one that does not answer: `unreachable`.
 fn unexpected(endpoint: &Endpoint, status: StatusCode, what: &str) -> RegistryError {
+    if status.is_server_error() {
+        return RegistryError::Unreachable {
+            host: endpoint.host.clone(),
+            reason: format!("{what} answered {status}"),
+        };
+    }
     RegistryError::Protocol {
         host: endpoint.host.clone(),
         detail: format!("{what} answered {status}"),
