@@ -393,8 +393,16 @@ fn output_within(mut cmd: Command, timeout: Duration) -> std::process::Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = KillOnDrop(cmd.spawn().expect("start driftless"));
     let mut pipes = [
-        child.0.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        child.0.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        child
+            .0
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        child
+            .0
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
     ]
     .map(|pipe| {
         std::thread::spawn(move || {
@@ -553,7 +561,10 @@ async fn drift_made_by_hand_is_reported_field_by_field_and_apply_fixes_it() {
         app("api", &format!("{host}/demo/api:1.0"), 1)
     );
     let repo = Repo::git(&[
-        ("driftless.yaml", &config(&sim, "cloudfoundry", DOCKER_ON, "")),
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, ""),
+        ),
         (
             manifest_path(),
             &manifest(&[
@@ -598,7 +609,10 @@ async fn drift_made_by_hand_is_reported_field_by_field_and_apply_fixes_it() {
         json!({"path": "env.API_TOKEN", "live": "(sensitive)", "desired": "(sensitive)"})
     );
     let state = drift.field(&target("worker"), "state");
-    assert_eq!((&state["live"], &state["desired"]), (&json!("STOPPED"), &json!("STARTED")));
+    assert_eq!(
+        (&state["live"], &state["desired"]),
+        (&json!("STOPPED"), &json!("STARTED"))
+    );
     let image = drift.field(&target("web"), "image");
     assert_eq!(image["live"], other.as_str(), "{image:#}");
     assert!(
@@ -667,7 +681,10 @@ async fn a_moved_tag_is_drift_reported_by_default_and_redeployed_under_policy_re
     let host = registry_host(&sim);
     let old = registry.push_image("demo/api", "1.0", "api build 1");
     let repo = Repo::git(&[
-        ("driftless.yaml", &config(&sim, "cloudfoundry", DOCKER_ON, "")),
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, ""),
+        ),
         (
             manifest_path(),
             &manifest(&[app("api", &format!("{host}/demo/api:1.0"), 2)]),
@@ -735,7 +752,10 @@ async fn with_the_registry_down_changes_that_start_instances_are_blocked_and_the
     registry.push_image("demo/c", "1.0", "c1");
     let image = |repo: &str, tag: &str| format!("{host}/demo/{repo}:{tag}");
     let repo = Repo::git(&[
-        ("driftless.yaml", &config(&sim, "cloudfoundry", DOCKER_ON, "")),
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, ""),
+        ),
         (
             manifest_path(),
             &manifest(&[
@@ -793,7 +813,14 @@ async fn with_the_registry_down_changes_that_start_instances_are_blocked_and_the
 
     registry.set_down(false);
     repo.run("apply", &[], &[]).await.expect(0);
-    assert_eq!(must_run(&sim, "a").image, Some(format!("{}@{}", image("a", "2.0"), registry.digest_of("demo/a", "2.0").expect("a 2.0"))));
+    assert_eq!(
+        must_run(&sim, "a").image,
+        Some(format!(
+            "{}@{}",
+            image("a", "2.0"),
+            registry.digest_of("demo/a", "2.0").expect("a 2.0")
+        ))
+    );
     assert_eq!(must_run(&sim, "b").instances, 3);
     repo.run("drift", &[], &[]).await.expect(0);
 }
@@ -809,7 +836,10 @@ async fn a_failed_rollout_is_rolled_back_and_not_retried_until_git_moves() {
     let good = registry.push_image("demo/api", "1.0", "api 1.0");
     let broken = registry.push_image("demo/api", "2.0", "api 2.0");
     let repo = Repo::git(&[
-        ("driftless.yaml", &config(&sim, "cloudfoundry", DOCKER_ON, "")),
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, ""),
+        ),
         (
             manifest_path(),
             &manifest(&[app("api", &format!("{host}/demo/api:1.0"), 2)]),
@@ -832,7 +862,10 @@ async fn a_failed_rollout_is_rolled_back_and_not_retried_until_git_moves() {
         (&json!("update"), &json!("failed")),
         "{change:#}"
     );
-    assert!(change["error"].as_str().is_some_and(|e| !e.is_empty()), "{change:#}");
+    assert!(
+        change["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{change:#}"
+    );
     let after = must_run(&sim, "api");
     assert_eq!(after.digest.as_deref(), Some(good.as_str()), "{after:?}");
     assert_eq!(after.image, before.image);
@@ -865,7 +898,10 @@ async fn a_failed_rollout_is_rolled_back_and_not_retried_until_git_moves() {
     let applied = repo.run("apply", &[], &[]).await;
     applied.expect(0);
     assert_action(&applied, "api", "update", Some("applied"));
-    assert_eq!(must_run(&sim, "api").digest.as_deref(), Some(broken.as_str()));
+    assert_eq!(
+        must_run(&sim, "api").digest.as_deref(),
+        Some(broken.as_str())
+    );
     repo.run("drift", &[], &[]).await.expect(0);
 }
 
@@ -904,7 +940,10 @@ async fn prune_deletes_only_owned_apps_and_only_when_asked_and_the_guard_stops_m
         )
     };
     let repo = Repo::git(&[
-        ("driftless.yaml", &config(&sim, "cloudfoundry", DOCKER_ON, "")),
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, ""),
+        ),
         (manifest_path(), &apps(&names)),
     ]);
     let legacy = must_run(&sim, "legacy");
@@ -940,7 +979,11 @@ async fn prune_deletes_only_owned_apps_and_only_when_asked_and_the_guard_stops_m
             .is_some_and(|r| r.contains("--allow-mass-delete")),
         "{doc:#}"
     );
-    assert!(refused.stderr.contains("plan refused"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("plan refused"),
+        "{}",
+        refused.stderr
+    );
     for name in ["b", "c"] {
         let change = refused.change(&target(name));
         assert_eq!(
@@ -1092,7 +1135,12 @@ async fn stackato_first_deploy_from_a_private_registry_then_a_noop() {
     let repo = Repo::git(&[
         (
             "driftless.yaml",
-            &config(&sim, "stackato", DOCKER_ON, &private_registry(&sim, REG_USER)),
+            &config(
+                &sim,
+                "stackato",
+                DOCKER_ON,
+                &private_registry(&sim, REG_USER),
+            ),
         ),
         (
             manifest_path(),
@@ -1151,11 +1199,20 @@ async fn a_private_registry_password_never_shows_and_a_wrong_one_is_a_credential
     let repo = Repo::git(&[
         (
             "driftless.yaml",
-            &config(&sim, "cloudfoundry", DOCKER_ON, &private_registry(&sim, REG_USER)),
+            &config(
+                &sim,
+                "cloudfoundry",
+                DOCKER_ON,
+                &private_registry(&sim, REG_USER),
+            ),
         ),
         (
             manifest_path(),
-            &manifest(&[private_app("api", &format!("{host}/demo/api:1.0"), REG_USER)]),
+            &manifest(&[private_app(
+                "api",
+                &format!("{host}/demo/api:1.0"),
+                REG_USER,
+            )]),
         ),
     ]);
     let trace = [("REG_PASSWORD", REG_PASSWORD), ("DRIFTLESS_LOG", "trace")];
@@ -1171,7 +1228,10 @@ async fn a_private_registry_password_never_shows_and_a_wrong_one_is_a_credential
     repo.run("drift", &[], &trace).await.expect(0);
 
     // A wrong password: the registry refuses it, and nothing shows the value.
-    let wrong = [("REG_PASSWORD", "wrong-Pw-e2e-19ab"), ("DRIFTLESS_LOG", "trace")];
+    let wrong = [
+        ("REG_PASSWORD", "wrong-Pw-e2e-19ab"),
+        ("DRIFTLESS_LOG", "trace"),
+    ];
     let refused = repo.run("plan", &["--detailed-exitcode"], &wrong).await;
     refused.expect(2);
     let change = refused.change(&target("api"));
@@ -1192,7 +1252,10 @@ async fn a_private_registry_password_never_shows_and_a_wrong_one_is_a_credential
     assert_eq!(must_run(&sim, "api"), api, "nothing changed");
     let dump = sim.state_dump().to_string();
     for secret in [REG_PASSWORD, CF_PASSWORD] {
-        assert!(!dump.contains(secret), "the simulator state shows a password");
+        assert!(
+            !dump.contains(secret),
+            "the simulator state shows a password"
+        );
     }
 }
 
@@ -1268,7 +1331,11 @@ async fn a_real_htpasswd_registry_deploys_through_the_simulator_and_a_rotated_pa
     let rotated = repo.run("apply", &[], &env).await;
     rotated.expect(0);
     assert_action(&rotated, "api", "update", Some("applied"));
-    assert_eq!(count(&sim, "POST /v3/packages"), packages + 1, "a new build");
+    assert_eq!(
+        count(&sim, "POST /v3/packages"),
+        packages + 1,
+        "a new build"
+    );
     let after = must_run(&sim, "api");
     assert_ne!(
         after.annotations["driftless.dev/credential"],
@@ -1278,13 +1345,19 @@ async fn a_real_htpasswd_registry_deploys_through_the_simulator_and_a_rotated_pa
     assert_eq!((after.state.as_str(), after.instances), ("STARTED", 2));
     for run in [&plan, &rotated] {
         for text in [&run.stdout, &run.stderr] {
-            assert!(!text.contains(real_registry::PASSWORD), "the old password shows");
+            assert!(
+                !text.contains(real_registry::PASSWORD),
+                "the old password shows"
+            );
         }
     }
     repo.run("drift", &[], &env).await.expect(0);
     let dump = sim.state_dump().to_string();
     for secret in [real_registry::PASSWORD, REG_PASSWORD_2, CF_PASSWORD] {
-        assert!(!dump.contains(secret), "the simulator state shows a password");
+        assert!(
+            !dump.contains(secret),
+            "the simulator state shows a password"
+        );
     }
 }
 
@@ -1305,13 +1378,23 @@ async fn an_invalid_manifest_is_neither_created_changed_nor_deleted_and_the_vali
         "  - name: bad\n    docker:\n      image: {host}/demo/bad:1.0\n    instances: 3\n    memory: 256\n    no-route: true\n"
     );
     let repo = Repo::git(&[
-        ("driftless.yaml", &config(&sim, "cloudfoundry", DOCKER_ON, "")),
-        ("demo/dev/good.yml", &manifest(&[good.clone()])),
-        ("demo/dev/bad.yml", &manifest(&[bad_invalid.clone()])),
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, ""),
+        ),
+        ("demo/dev/good.yml", &manifest(std::slice::from_ref(&good))),
+        (
+            "demo/dev/bad.yml",
+            &manifest(std::slice::from_ref(&bad_invalid)),
+        ),
     ]);
     let first = repo.run("apply", &["--prune"], &[]).await;
     first.expect(1);
-    assert!(first.stderr.contains("demo/dev/bad.yml:"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("demo/dev/bad.yml:"),
+        "{}",
+        first.stderr
+    );
     assert_action(&first, "good", "create", Some("applied"));
     assert_action(&first, "bad", "blocked", None);
     assert!(running(&sim, SPACE, "good").is_some());
@@ -1325,14 +1408,21 @@ async fn an_invalid_manifest_is_neither_created_changed_nor_deleted_and_the_vali
     repo.write("demo/dev/bad.yml", &manifest(&[bad_invalid]));
     repo.write(
         "demo/dev/good.yml",
-        &manifest(&[good.clone(), app("late", &format!("{host}/demo/late:1.0"), 1)]),
+        &manifest(&[
+            good.clone(),
+            app("late", &format!("{host}/demo/late:1.0"), 1),
+        ]),
     );
     repo.commit("break bad again, add late");
     let broken = repo.run("apply", &["--prune"], &[]).await;
     broken.expect(1);
     assert_action(&broken, "bad", "blocked", None);
     assert_action(&broken, "late", "create", Some("applied"));
-    assert_eq!(must_run(&sim, "bad"), before, "bad is left exactly as it ran");
+    assert_eq!(
+        must_run(&sim, "bad"),
+        before,
+        "bad is left exactly as it ran"
+    );
 
     // A file that cannot be parsed at all: nothing in its space is pruned.
     repo.write("demo/dev/bad.yml", "applications: [\n");

@@ -187,7 +187,11 @@ impl Registry {
     /// Rotates `USER`'s password (htpasswd mode): the registry reloads its htpasswd file when
     /// it changes, so the old password is refused from the next request on.
     pub fn set_password(&self, password: &str) {
-        assert_eq!(self.mode, AuthMode::Htpasswd, "only htpasswd passwords rotate");
+        assert_eq!(
+            self.mode,
+            AuthMode::Htpasswd,
+            "only htpasswd passwords rotate"
+        );
         let out = Command::new("htpasswd")
             .args(["-Bbn", USER, password])
             .output()
