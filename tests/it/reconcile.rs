@@ -1434,3 +1434,62 @@ async fn an_invalid_manifest_is_neither_created_changed_nor_deleted_and_the_vali
     assert_eq!(must_run(&sim, "bad"), before, "bad is not deleted");
     assert!(running(&sim, SPACE, "good").is_some());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Regressions.
+
+/// Cloud Controller timestamps have whole seconds: a `cf set-env` in the same second as
+/// driftless's last env read leaves `updated_at` as it was. Such a read must not be cached, or
+/// the change is never seen. The simulator's clock stands still here, so every change is in the
+/// same second; once it moves on, reads are cached again and a no-op reads no env.
+#[tokio::test]
+async fn a_set_env_in_the_same_second_as_the_last_env_read_is_still_drift() {
+    let clock = simulator::ManualClock::fixed();
+    let sim = foundation(SimConfig {
+        clock: std::sync::Arc::new(clock.clone()),
+        staging_duration: Duration::ZERO,
+        deployment_duration: Duration::ZERO,
+        ..sim_config()
+    })
+    .await;
+    let host = registry_host(&sim);
+    sim.registry()
+        .expect("registry")
+        .push_image("demo/api", "1.0", "api");
+    let api = format!(
+        "{}    env:\n      GREETING: hello\n",
+        app("api", &format!("{host}/demo/api:1.0"), 1)
+    );
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, ""),
+        ),
+        (manifest_path(), &manifest(&[api])),
+    ]);
+    repo.run("apply", &[], &[]).await.expect(0);
+    repo.run("drift", &[], &[]).await.expect(0);
+    sim.set_env(ORG, SPACE, "api", "GREETING", Some("edited by hand"))
+        .expect("set-env");
+    let drift = repo.run("drift", &[], &[]).await;
+    drift.expect(2);
+    assert_eq!(
+        drift.field(&target("api"), "env.GREETING"),
+        json!({"path": "env.GREETING", "live": "edited by hand", "desired": "hello"})
+    );
+    repo.run("apply", &[], &[]).await.expect(0);
+    assert_eq!(must_run(&sim, "api").env["GREETING"], "hello");
+
+    // Time moves on: the next read is cached, and the no-op after it reads no env at all.
+    clock.advance(Duration::from_secs(5));
+    repo.run("drift", &[], &[]).await.expect(0);
+    sim.reset_request_counts();
+    repo.run("drift", &[], &[]).await.expect(0);
+    let env_reads: u64 = sim
+        .request_counts()
+        .iter()
+        .filter(|(route, _)| route.contains("environment_variables") || route.ends_with("/env"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(env_reads, 0, "{:#?}", sim.request_counts());
+}
