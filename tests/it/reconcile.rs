@@ -750,6 +750,7 @@ async fn with_the_registry_down_changes_that_start_instances_are_blocked_and_the
     registry.push_image("demo/a", "2.0", "a2");
     let b1 = registry.push_image("demo/b", "1.0", "b1");
     registry.push_image("demo/c", "1.0", "c1");
+    registry.push_image("demo/d", "1.0", "d1");
     let image = |repo: &str, tag: &str| format!("{host}/demo/{repo}:{tag}");
     let repo = Repo::git(&[
         (
@@ -769,21 +770,23 @@ async fn with_the_registry_down_changes_that_start_instances_are_blocked_and_the
     let before_a = must_run(&sim, "a");
     let before_b = must_run(&sim, "b");
 
-    // Git: a new image for a, b scaled up, c scaled down. Then the registry goes down.
+    // Git: a new image for a, b scaled up, c scaled down, a new app d. Then the registry goes
+    // down.
     repo.write(
         manifest_path(),
         &manifest(&[
             app("a", &image("a", "2.0"), 1),
             app("b", &image("b", "1.0"), 3),
             app("c", &image("c", "1.0"), 1),
+            app("d", &image("d", "1.0"), 1),
         ]),
     );
-    repo.commit("a 2.0, b x3, c x1");
+    repo.commit("a 2.0, b x3, c x1, d");
     registry.set_down(true);
 
     let applied = repo.run("apply", &[], &[]).await;
     applied.expect(3);
-    for name in ["a", "b"] {
+    for name in ["a", "b", "d"] {
         let change = applied.change(&target(name));
         assert_eq!(
             (&change["action"], &change["result"]),
@@ -810,6 +813,7 @@ async fn with_the_registry_down_changes_that_start_instances_are_blocked_and_the
     );
     assert_eq!(b.annotations, before_b.annotations);
     assert_eq!(must_run(&sim, "c").instances, 1);
+    assert!(running(&sim, SPACE, "d").is_none(), "d is not created");
 
     registry.set_down(false);
     repo.run("apply", &[], &[]).await.expect(0);
@@ -822,6 +826,7 @@ async fn with_the_registry_down_changes_that_start_instances_are_blocked_and_the
         ))
     );
     assert_eq!(must_run(&sim, "b").instances, 3);
+    assert_eq!(must_run(&sim, "d").state, "STARTED");
     repo.run("drift", &[], &[]).await.expect(0);
 }
 
