@@ -894,6 +894,19 @@ async fn a_failed_rollout_is_rolled_back_and_not_retried_until_git_moves() {
     assert_eq!(count(&sim, "POST /v3/packages"), 0);
     assert_eq!(count(&sim, "POST /v3/deployments"), 0);
 
+    // The image moving (a new build under the tag) makes it eligible again too; moving back
+    // to the digest that failed does not.
+    let registry = sim.registry().expect("registry");
+    let rebuilt = registry.push_image("demo/api", "2.0", "api 2.0, rebuilt");
+    let plan = repo.run("plan", &["--detailed-exitcode"], &[]).await;
+    plan.expect(2);
+    assert_action(&plan, "api", "update", None);
+    assert!(registry.move_tag("demo/api", "2.0", &broken));
+    assert_ne!(rebuilt, broken);
+    let plan = repo.run("plan", &["--detailed-exitcode"], &[]).await;
+    plan.expect(2);
+    assert_action(&plan, "api", "blocked", None);
+
     // A new commit makes it eligible again; with a healthy image it rolls out.
     repo.commit("try again");
     let plan = repo.run("plan", &["--detailed-exitcode"], &[]).await;
