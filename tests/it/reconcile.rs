@@ -1194,6 +1194,27 @@ async fn stackato_first_deploy_from_a_private_registry_then_a_noop() {
         );
     }
     repo.run("drift", &[], &env).await.expect(0);
+
+    // A person scales and edits env on Stackato: drift, fixed by apply.
+    sim.scale_app(ORG, SPACE, "wiki", 3).await.expect("scale");
+    sim.set_env(ORG, SPACE, "wiki", "MODE", Some("by hand"))
+        .expect("set-env");
+    let drift = repo.run("drift", &[], &env).await;
+    drift.expect(2);
+    assert_eq!(
+        drift.field(&target("wiki"), "instances"),
+        json!({"path": "instances", "live": 3, "desired": 2})
+    );
+    assert_eq!(
+        drift.field(&target("wiki"), "env.MODE"),
+        json!({"path": "env.MODE", "live": "by hand", "desired": null})
+    );
+    repo.run("apply", &[], &env).await.expect(0);
+    let wiki = must_run(&sim, "wiki");
+    assert_eq!(wiki.instances, 2);
+    assert!(wiki.env.get("MODE").is_none(), "{wiki:?}");
+    assert_eq!(wiki.digest.as_deref(), Some(digest.as_str()));
+    repo.run("drift", &[], &env).await.expect(0);
 }
 
 // ---------------------------------------------------------------------------------------------
