@@ -1532,3 +1532,57 @@ async fn a_set_env_in_the_same_second_as_the_last_env_read_is_still_drift() {
         .sum();
     assert_eq!(env_reads, 0, "{:#?}", sim.request_counts());
 }
+
+/// Stackato has no deployments: a new image is a restage, and a failed one is put back.
+#[tokio::test]
+async fn stackato_a_failed_restage_is_rolled_back_and_not_retried() {
+    let sim = foundation(SimConfig {
+        stackato: true,
+        ..sim_config()
+    })
+    .await;
+    let registry = sim.registry().expect("registry");
+    let host = registry_host(&sim);
+    let good = registry.push_image("eng/api", "1.0", "api 1.0");
+    registry.push_image("eng/api", "2.0", "api 2.0");
+    let repo = Repo::git(&[
+        ("driftless.yaml", &config(&sim, "stackato", DOCKER_ON, "")),
+        (
+            manifest_path(),
+            &manifest(&[app("api", &format!("{host}/eng/api:1.0"), 2)]),
+        ),
+    ]);
+    repo.run("apply", &[], &[]).await.expect(0);
+    let before = must_run(&sim, "api");
+    assert_eq!(before.digest.as_deref(), Some(good.as_str()));
+
+    sim.set_image_health(&format!("{host}/eng/api:2.0*"), false);
+    repo.write(
+        manifest_path(),
+        &manifest(&[app("api", &format!("{host}/eng/api:2.0"), 2)]),
+    );
+    repo.commit("api 2.0");
+    let failed = repo.run("apply", &[], &[]).await;
+    failed.expect(3);
+    assert_action(&failed, "api", "update", Some("failed"));
+    let after = must_run(&sim, "api");
+    assert_eq!(
+        (
+            after.digest.as_deref(),
+            after.state.as_str(),
+            after.instances
+        ),
+        (Some(good.as_str()), "STARTED", 2),
+        "{after:?}"
+    );
+    let plan = repo.run("plan", &["--detailed-exitcode"], &[]).await;
+    plan.expect(2);
+    let change = plan.change(&target("api"));
+    assert_eq!(change["action"], "blocked", "{change:#}");
+    assert!(
+        change["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failed")),
+        "{change:#}"
+    );
+}
