@@ -1586,3 +1586,50 @@ async fn stackato_a_failed_restage_is_rolled_back_and_not_retried() {
         "{change:#}"
     );
 }
+
+/// An app git declares that exists unmanaged is blocked, untouched, until `--adopt`.
+#[tokio::test]
+async fn an_unmanaged_app_git_declares_is_blocked_until_adopted() {
+    let sim = start(seeded_with_unowned()).await;
+    let registry = sim.registry().expect("registry");
+    let host = registry_host(&sim);
+    let digest = registry.push_image("demo/legacy", "2.0", "legacy 2.0");
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, ""),
+        ),
+        (
+            manifest_path(),
+            &manifest(&[app("legacy", &format!("{host}/demo/legacy:2.0"), 2)]),
+        ),
+    ]);
+    let before = must_run(&sim, "legacy");
+    let blocked = repo.run("apply", &[], &[]).await;
+    blocked.expect(3);
+    let change = blocked.change(&target("legacy"));
+    assert_eq!(
+        (&change["action"], &change["result"]),
+        (&json!("blocked"), &json!("blocked")),
+        "{change:#}"
+    );
+    assert!(
+        change["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not managed by driftless")),
+        "{change:#}"
+    );
+    assert_eq!(must_run(&sim, "legacy"), before, "untouched");
+
+    let adopted = repo.run("apply", &["--adopt"], &[]).await;
+    adopted.expect(0);
+    assert_action(&adopted, "legacy", "update", Some("applied"));
+    let after = must_run(&sim, "legacy");
+    assert_eq!(after.guid, before.guid, "the same app, adopted");
+    assert_eq!(after.labels["driftless.dev/managed"], "true");
+    assert_eq!(
+        (after.instances, after.digest.as_deref()),
+        (2, Some(digest.as_str()))
+    );
+    repo.run("drift", &[], &[]).await.expect(0);
+}
