@@ -1633,3 +1633,51 @@ async fn an_unmanaged_app_git_declares_is_blocked_until_adopted() {
     );
     repo.run("drift", &[], &[]).await.expect(0);
 }
+
+/// A registry that challenges with Bearer tokens: the preflight and the staging both get one.
+#[tokio::test]
+async fn a_bearer_token_registry_deploys_and_the_second_run_is_a_noop() {
+    let sim = foundation(SimConfig {
+        registry: Some(RegistryConfig {
+            basic_auth: Some((REG_USER.into(), REG_PASSWORD.into())),
+            bearer: true,
+            ..RegistryConfig::default()
+        }),
+        ..sim_config()
+    })
+    .await;
+    let host = registry_host(&sim);
+    let digest = sim
+        .registry()
+        .expect("registry")
+        .push_image("demo/api", "1.0", "api");
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(
+                &sim,
+                "cloudfoundry",
+                DOCKER_ON,
+                &private_registry(&sim, REG_USER),
+            ),
+        ),
+        (
+            manifest_path(),
+            &manifest(&[private_app(
+                "api",
+                &format!("{host}/demo/api:1.0"),
+                REG_USER,
+            )]),
+        ),
+    ]);
+    let env = [("REG_PASSWORD", REG_PASSWORD), ("DRIFTLESS_LOG", "trace")];
+    repo.run("apply", &[], &env).await.expect(0);
+    let api = must_run(&sim, "api");
+    assert_eq!(
+        (api.state.as_str(), api.digest.as_deref()),
+        ("STARTED", Some(digest.as_str()))
+    );
+    let again = repo.run("apply", &[], &env).await;
+    again.expect(0);
+    assert_action(&again, "api", "noop", Some("skipped"));
+}
