@@ -1681,3 +1681,60 @@ async fn a_bearer_token_registry_deploys_and_the_second_run_is_a_noop() {
     again.expect(0);
     assert_action(&again, "api", "noop", Some("skipped"));
 }
+
+/// A real `docker-registry` with token auth (`tokenserver.py`): preflight and staging both do
+/// the Bearer dance with the password from `REG_PASSWORD`.
+#[tokio::test]
+async fn a_real_token_auth_registry_deploys_through_the_simulator() {
+    if !real_registry::available("a_real_token_auth_registry_deploys_through_the_simulator") {
+        return;
+    }
+    let registry = real_registry::Registry::start(real_registry::AuthMode::Token);
+    let digest = real_registry::push(
+        &registry,
+        "demo/api",
+        "1.0",
+        real_registry::Format::DockerV2,
+        "api behind tokens",
+    )
+    .await;
+    let sim = foundation(SimConfig {
+        registry: None,
+        ..sim_config()
+    })
+    .await;
+    let host = &registry.host;
+    let registries = format!(
+        "registries:\n  - host: {host}\n    username: {}\n    password: {{ env: REG_PASSWORD }}\n",
+        real_registry::USER
+    );
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, &registries),
+        ),
+        (
+            manifest_path(),
+            &manifest(&[private_app(
+                "api",
+                &format!("{host}/demo/api:1.0"),
+                real_registry::USER,
+            )]),
+        ),
+    ]);
+    let env = [
+        ("REG_PASSWORD", real_registry::PASSWORD),
+        ("DRIFTLESS_LOG", "trace"),
+    ];
+    let applied = repo.run("apply", &[], &env).await;
+    applied.expect(0);
+    let api = must_run(&sim, "api");
+    assert_eq!(
+        (api.state.as_str(), api.digest.as_deref()),
+        ("STARTED", Some(digest.as_str())),
+        "{api:?}"
+    );
+    let again = repo.run("apply", &[], &env).await;
+    again.expect(0);
+    assert_action(&again, "api", "noop", Some("skipped"));
+}
