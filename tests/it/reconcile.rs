@@ -1738,3 +1738,100 @@ async fn a_real_token_auth_registry_deploys_through_the_simulator() {
     again.expect(0);
     assert_action(&again, "api", "noop", Some("skipped"));
 }
+
+/// `strategy: canary` from driftless.yaml `apps`: the rollout pauses after its first step and
+/// driftless continues it once the new instances run.
+#[tokio::test]
+async fn a_canary_rollout_is_continued_to_the_end() {
+    let sim = foundation(sim_config()).await;
+    let registry = sim.registry().expect("registry");
+    let host = registry_host(&sim);
+    registry.push_image("demo/api", "1.0", "api 1.0");
+    let new = registry.push_image("demo/api", "2.0", "api 2.0");
+    let canary = "apps:\n  - match: \"*/dev/*\"\n    strategy: canary\n";
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, canary),
+        ),
+        (
+            manifest_path(),
+            &manifest(&[app("api", &format!("{host}/demo/api:1.0"), 3)]),
+        ),
+    ]);
+    repo.run("apply", &[], &[]).await.expect(0);
+    repo.write(
+        manifest_path(),
+        &manifest(&[app("api", &format!("{host}/demo/api:2.0"), 3)]),
+    );
+    repo.commit("api 2.0");
+    let plan = repo.run("plan", &[], &[]).await;
+    plan.expect(0);
+    assert_eq!(plan.change(&target("api"))["rollout"], "canary");
+    let applied = repo.run("apply", &[], &[]).await;
+    applied.expect(0);
+    assert_action(&applied, "api", "update", Some("applied"));
+    let api = must_run(&sim, "api");
+    assert_eq!(
+        (api.digest.as_deref(), api.instances),
+        (Some(new.as_str()), 3)
+    );
+    let deployments = sim.state_dump()["deployments"].clone();
+    assert!(
+        deployments
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d["strategy"] == "canary"),
+        "{deployments:#}"
+    );
+    repo.run("drift", &[], &[]).await.expect(0);
+}
+
+/// Routes follow `cf push`: listed routes exactly, `no-route` none, neither the default one.
+#[tokio::test]
+async fn routes_follow_git_exactly() {
+    let sim = foundation(sim_config()).await;
+    let host = registry_host(&sim);
+    sim.registry()
+        .expect("registry")
+        .push_image("demo/web", "1.0", "web");
+    let web = |routes: &str| {
+        format!(
+            "applications:\n  - name: web\n    docker:\n      image: {host}/demo/web:1.0\n    memory: 64M\n{routes}"
+        )
+    };
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, ""),
+        ),
+        (manifest_path(), &web("")),
+    ]);
+    repo.run("apply", &[], &[]).await.expect(0);
+    let guid = must_run(&sim, "web").guid;
+    assert_eq!(routes_of(&sim, &guid).await, vec![format!("web.{DOMAIN}")]);
+
+    repo.write(
+        manifest_path(),
+        &web(&format!(
+            "    routes:\n      - route: a.{DOMAIN}\n      - route: b.{DOMAIN}/api\n"
+        )),
+    );
+    repo.commit("two routes");
+    let applied = repo.run("apply", &[], &[]).await;
+    applied.expect(0);
+    assert_eq!(applied.change(&target("web"))["rollout"], "in_place");
+    assert_eq!(
+        routes_of(&sim, &guid).await,
+        vec![format!("a.{DOMAIN}"), format!("b.{DOMAIN}/api")]
+    );
+    repo.run("drift", &[], &[]).await.expect(0);
+
+    repo.write(manifest_path(), &web("    no-route: true\n"));
+    repo.commit("no route");
+    repo.run("apply", &[], &[]).await.expect(0);
+    assert_eq!(routes_of(&sim, &guid).await, Vec::<String>::new());
+    assert_eq!(must_run(&sim, "web").guid, guid);
+    repo.run("drift", &[], &[]).await.expect(0);
+}
