@@ -1835,3 +1835,55 @@ async fn routes_follow_git_exactly() {
     assert_eq!(must_run(&sim, "web").guid, guid);
     repo.run("drift", &[], &[]).await.expect(0);
 }
+
+/// Two foundations, each with its `path`: each gets its own apps, and the JSON is an array.
+#[tokio::test]
+async fn two_foundations_each_converge_to_the_manifests_under_their_path() {
+    let east = foundation(sim_config()).await;
+    let west = foundation(sim_config()).await;
+    for sim in [&east, &west] {
+        sim.registry()
+            .expect("registry")
+            .push_image("demo/api", "1.0", "api");
+    }
+    let foundation = |name: &str, sim: &SimHandle| {
+        format!(
+            "  - name: {name}\n    api: {}\n    platform: cloudfoundry\n    auth:\n      username: admin\n      password: {{ env: CF_PASSWORD }}\n    feature_flags: {{ diego_docker: true }}\n    path: {name}/\n",
+            sim.url()
+        )
+    };
+    let config = format!(
+        "foundations:\n{}{}",
+        foundation("east", &east),
+        foundation("west", &west)
+    );
+    let api = |sim: &SimHandle, instances| {
+        manifest(&[app(
+            "api",
+            &format!("{}/demo/api:1.0", registry_host(sim)),
+            instances,
+        )])
+    };
+    let repo = Repo::git(&[
+        ("driftless.yaml", &config),
+        ("east/demo/dev/manifest.yml", &api(&east, 1)),
+        ("west/demo/dev/manifest.yml", &api(&west, 3)),
+    ]);
+    let applied = repo.run("apply", &[], &[]).await;
+    applied.expect(0);
+    let docs = applied.json();
+    let names: Vec<&str> = docs
+        .as_array()
+        .expect("one document per foundation")
+        .iter()
+        .filter_map(|d| d["foundation"].as_str())
+        .collect();
+    assert_eq!(names, ["east", "west"]);
+    assert_eq!(must_run(&east, "api").instances, 1);
+    assert_eq!(must_run(&west, "api").instances, 3);
+
+    let only_west = repo.run("plan", &["--foundation", "west"], &[]).await;
+    only_west.expect(0);
+    assert_eq!(only_west.json()["foundation"], "west");
+    repo.run("drift", &[], &[]).await.expect(0);
+}
