@@ -1887,3 +1887,55 @@ async fn two_foundations_each_converge_to_the_manifests_under_their_path() {
     assert_eq!(only_west.json()["foundation"], "west");
     repo.run("drift", &[], &[]).await.expect(0);
 }
+
+/// A `driftless.yaml` with an error (here a literal password, which must never be echoed)
+/// means policy is not known for sure: nothing changes, and the exit code is 1.
+#[tokio::test]
+async fn an_invalid_driftless_yaml_changes_nothing_and_never_echoes_a_literal_secret() {
+    const LITERAL: &str = "literal-Secret-in-git-3f1";
+    let sim = foundation(sim_config()).await;
+    let host = registry_host(&sim);
+    sim.registry()
+        .expect("registry")
+        .push_image("demo/api", "1.0", "api");
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, ""),
+        ),
+        (
+            manifest_path(),
+            &manifest(&[app("api", &format!("{host}/demo/api:1.0"), 1)]),
+        ),
+    ]);
+    repo.run("apply", &[], &[]).await.expect(0);
+    let before = must_run(&sim, "api");
+
+    let literal =
+        format!("registries:\n  - host: {host}\n    username: someone\n    password: {LITERAL}\n");
+    repo.write(
+        "driftless.yaml",
+        &config(&sim, "cloudfoundry", DOCKER_ON, &literal),
+    );
+    repo.write(
+        manifest_path(),
+        &manifest(&[app("api", &format!("{host}/demo/api:1.0"), 3)]),
+    );
+    repo.commit("a literal password, and a scale");
+    let applied = repo.run("apply", &["--prune"], &[]).await;
+    applied.expect(1);
+    assert!(
+        applied.stderr.contains("driftless.yaml:"),
+        "{}",
+        applied.stderr
+    );
+    for text in [&applied.stdout, &applied.stderr] {
+        assert!(
+            !text.contains(LITERAL),
+            "the literal password is echoed:\n{text}"
+        );
+    }
+    let change = applied.change(&target("api"));
+    assert_eq!(change["action"], "blocked", "{change:#}");
+    assert_eq!(must_run(&sim, "api"), before, "nothing changed");
+}
