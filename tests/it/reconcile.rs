@@ -1939,3 +1939,69 @@ async fn an_invalid_driftless_yaml_changes_nothing_and_never_echoes_a_literal_se
     assert_eq!(change["action"], "blocked", "{change:#}");
     assert_eq!(must_run(&sim, "api"), before, "nothing changed");
 }
+
+/// Registry credentials from a docker `config.json` (`auths.<host>.auth`): deployed with them,
+/// and neither the password nor its base64 form shows anywhere.
+#[tokio::test]
+async fn credentials_from_a_docker_config_json_deploy_a_private_image() {
+    use base64::Engine as _;
+    let sim = foundation(SimConfig {
+        registry: Some(RegistryConfig {
+            basic_auth: Some((REG_USER.into(), REG_PASSWORD.into())),
+            ..RegistryConfig::default()
+        }),
+        ..sim_config()
+    })
+    .await;
+    let host = registry_host(&sim);
+    let digest = sim
+        .registry()
+        .expect("registry")
+        .push_image("demo/api", "1.0", "api");
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{REG_USER}:{REG_PASSWORD}"));
+    let secrets = tempfile::tempdir().expect("secrets dir");
+    let config_json = secrets.path().join("config.json");
+    std::fs::write(
+        &config_json,
+        json!({"auths": {format!("http://{host}"): {"auth": auth}}}).to_string(),
+    )
+    .expect("write config.json");
+    let registries = format!(
+        "registries:\n  - host: {host}\n    docker_config: {}\n",
+        config_json.display()
+    );
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, &registries),
+        ),
+        (
+            manifest_path(),
+            &manifest(&[private_app(
+                "api",
+                &format!("{host}/demo/api:1.0"),
+                REG_USER,
+            )]),
+        ),
+    ]);
+    let env = [("DRIFTLESS_LOG", "trace")];
+    let applied = repo.run("apply", &[], &env).await;
+    applied.expect(0);
+    let again = repo.run("apply", &[], &env).await;
+    again.expect(0);
+    assert_action(&again, "api", "noop", Some("skipped"));
+    for run in [&applied, &again] {
+        for text in [&run.stdout, &run.stderr] {
+            assert!(
+                !text.contains(REG_PASSWORD) && !text.contains(&auth),
+                "{text}"
+            );
+        }
+    }
+    let api = must_run(&sim, "api");
+    assert_eq!(
+        (api.state.as_str(), api.digest.as_deref()),
+        ("STARTED", Some(digest.as_str()))
+    );
+}
