@@ -2005,3 +2005,76 @@ async fn credentials_from_a_docker_config_json_deploy_a_private_image() {
         ("STARTED", Some(digest.as_str()))
     );
 }
+
+/// Memory, health check and command changes restart the app (a rolling deployment of the
+/// same droplet); `suspend` freezes a drifting app.
+#[tokio::test]
+async fn process_changes_roll_out_and_a_suspended_app_is_left_alone() {
+    let sim = foundation(sim_config()).await;
+    let host = registry_host(&sim);
+    let digest = sim
+        .registry()
+        .expect("registry")
+        .push_image("demo/api", "1.0", "api");
+    let api = |memory: &str, check: &str, command: &str| {
+        format!(
+            "applications:\n  - name: api\n    docker:\n      image: {host}/demo/api:1.0\n    instances: 2\n    memory: {memory}\n    no-route: true\n    health-check-type: {check}\n    command: {command}\n"
+        )
+    };
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(&sim, "cloudfoundry", DOCKER_ON, ""),
+        ),
+        (manifest_path(), &api("64M", "process", "/bin/api --v1")),
+    ]);
+    repo.run("apply", &[], &[]).await.expect(0);
+    let before = must_run(&sim, "api");
+    assert_eq!(before.command.as_deref(), Some("/bin/api --v1"));
+
+    repo.write(manifest_path(), &api("128M", "port", "/bin/api --v2"));
+    repo.commit("more memory, a port check, a new command");
+    let applied = repo.run("apply", &[], &[]).await;
+    applied.expect(0);
+    let change = applied.change(&target("api"));
+    assert_eq!(
+        (&change["action"], &change["rollout"], &change["result"]),
+        (&json!("update"), &json!("rolling"), &json!("applied")),
+        "{change:#}"
+    );
+    let after = must_run(&sim, "api");
+    assert_eq!(
+        (
+            after.memory,
+            after.command.as_deref(),
+            after.instances,
+            after.digest.as_deref()
+        ),
+        (128, Some("/bin/api --v2"), 2, Some(digest.as_str())),
+        "{after:?}"
+    );
+    repo.run("drift", &[], &[]).await.expect(0);
+
+    // Suspended: a hand-made scale is reported as blocked and left as it is.
+    repo.write(
+        "driftless.yaml",
+        &config(
+            &sim,
+            "cloudfoundry",
+            DOCKER_ON,
+            "apps:\n  - match: \"demo/dev/api\"\n    suspend: true\n",
+        ),
+    );
+    repo.commit("suspend api");
+    sim.scale_app(ORG, SPACE, "api", 4).await.expect("scale");
+    let drift = repo.run("drift", &[], &[]).await;
+    drift.expect(2);
+    let change = drift.change(&target("api"));
+    assert_eq!(
+        (&change["action"], &change["reason"]),
+        (&json!("blocked"), &json!("suspended")),
+        "{change:#}"
+    );
+    repo.run("apply", &[], &[]).await.expect(3);
+    assert_eq!(must_run(&sim, "api").instances, 4);
+}
