@@ -1215,6 +1215,28 @@ async fn stackato_first_deploy_from_a_private_registry_then_a_noop() {
     assert!(wiki.env.get("MODE").is_none(), "{wiki:?}");
     assert_eq!(wiki.digest.as_deref(), Some(digest.as_str()));
     repo.run("drift", &[], &env).await.expect(0);
+
+    // A private image that crashes: the restage with inline credentials fails and is put
+    // back; its errors, at trace level, never show the password (the run helper scans).
+    registry.push_image("eng/wiki", "2.4.0", "wiki 2.4.0");
+    sim.set_image_health(&format!("{host}/eng/wiki:2.4.0*"), false);
+    repo.write(
+        manifest_path(),
+        &manifest(&[
+            private_app("wiki", &format!("{host}/eng/wiki:2.4.0"), REG_USER),
+            app("cron", &format!("{host}/eng/cron:1.0"), 1),
+        ]),
+    );
+    repo.commit("wiki 2.4.0");
+    let failed = repo.run("apply", &[], &env).await;
+    failed.expect(3);
+    assert_action(&failed, "wiki", "update", Some("failed"));
+    let wiki = must_run(&sim, "wiki");
+    assert_eq!(
+        (wiki.state.as_str(), wiki.digest.as_deref()),
+        ("STARTED", Some(digest.as_str())),
+        "{wiki:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
