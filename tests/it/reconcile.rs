@@ -1311,6 +1311,34 @@ async fn a_private_registry_password_never_shows_and_a_wrong_one_is_a_credential
         "{credential:#}"
     );
     assert_eq!(must_run(&sim, "api"), api, "nothing changed");
+
+    // No password at all (REG_PASSWORD unset): nothing to pull, nothing to do; a scale-up
+    // that must pull is blocked, saying which reference is missing.
+    let missing = repo.run("apply", &[], &[]).await;
+    missing.expect(0);
+    let change = missing.change(&target("api"));
+    assert_eq!(change["action"], "noop", "{change:#}");
+    repo.write(
+        manifest_path(),
+        &manifest(&[private_app(
+            "api",
+            &format!("{host}/demo/api:1.0"),
+            REG_USER,
+        )])
+        .replace("instances: 2", "instances: 3"),
+    );
+    repo.commit("scale up");
+    let missing = repo.run("apply", &[], &[]).await;
+    missing.expect(3);
+    let change = missing.change(&target("api"));
+    assert_eq!(change["action"], "blocked", "{change:#}");
+    assert!(
+        change["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("REG_PASSWORD")),
+        "{change:#}"
+    );
+    assert_eq!(must_run(&sim, "api").instances, 2);
     let dump = sim.state_dump().to_string();
     for secret in [REG_PASSWORD, CF_PASSWORD] {
         assert!(
