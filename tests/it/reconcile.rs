@@ -1,8 +1,10 @@
 //! `plan`, `apply` and `drift` of the real binary against the in-process simulator over
 //! loopback: first deploy and a cheap no-op, drift made by hand, a moved tag, a registry that is
-//! down, a failed rollout rolled back and not retried, prune and the mass-delete guard,
-//! `diego_docker`, the Stackato dialect, secrets absent from every output (the embedded
-//! registry and a real `docker-registry` with htpasswd), and an invalid manifest next to a
+//! down, a failed rollout rolled back and not retried (v3 and Stackato), prune and the
+//! mass-delete guard, adoption, `diego_docker`, the Stackato dialect, private registries (the
+//! embedded one with Basic and Bearer auth, a docker `config.json`, a real `docker-registry`
+//! with htpasswd and with tokens, a rotated password), canary rollouts, routes, process changes,
+//! `suspend`, two foundations, an invalid `driftless.yaml`, and an invalid manifest next to a
 //! valid one.
 //!
 //! Every run goes through [`Repo::run`], which scans its stdout and stderr for the CF password
@@ -1350,7 +1352,7 @@ async fn a_private_registry_password_never_shows_and_a_wrong_one_is_a_credential
 
 #[tokio::test]
 async fn a_real_htpasswd_registry_deploys_through_the_simulator_and_a_rotated_password_rebuilds() {
-    const TEST: &str = "a_real_docker_registry_with_htpasswd_deploys_through_the_simulator";
+    const TEST: &str = "a_real_htpasswd_registry_deploys_through_the_simulator";
     if !real_registry::available(TEST) {
         return;
     }
