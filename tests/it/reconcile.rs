@@ -671,6 +671,15 @@ async fn drift_made_by_hand_is_reported_field_by_field_and_apply_fixes_it() {
         "{web:?}"
     );
     repo.run("drift", &[], &[]).await.expect(0);
+
+    // `cf delete worker -f`: git still declares it, so it is created again.
+    sim.delete_app(ORG, SPACE, "worker").expect("delete");
+    let drift = repo.run("drift", &[], &[]).await;
+    drift.expect(2);
+    assert_action(&drift, "worker", "create", None);
+    repo.run("apply", &[], &[]).await.expect(0);
+    assert_eq!(must_run(&sim, "worker").state, "STARTED");
+    repo.run("drift", &[], &[]).await.expect(0);
 }
 
 // ---------------------------------------------------------------------------------------------
