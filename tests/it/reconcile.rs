@@ -2139,3 +2139,26 @@ async fn process_changes_roll_out_and_a_suspended_app_is_left_alone() {
     repo.run("apply", &[], &[]).await.expect(3);
     assert_eq!(must_run(&sim, "api").instances, 4);
 }
+
+/// A rate-limited Cloud Controller: the first deploy paces itself (or waits out 429s) and
+/// still converges.
+#[tokio::test]
+async fn a_rate_limited_foundation_still_converges() {
+    let sim = foundation(SimConfig {
+        rate_limit: Some(simulator::RateLimit {
+            limit: 25,
+            reset_interval: Duration::from_secs(1),
+        }),
+        ..sim_config()
+    })
+    .await;
+    let registry = sim.registry().expect("registry");
+    registry.push_image("demo/hello", "1.0", "hello 1.0");
+    registry.push_image("demo/worker", "1.0", "worker 1.0");
+    let repo = quickstart(&sim);
+    let applied = repo.run("apply", &[], &[]).await;
+    applied.expect(0);
+    assert_eq!(must_run(&sim, "hello").instances, 2);
+    assert_eq!(must_run(&sim, "worker").state, "STARTED");
+    repo.run("drift", &[], &[]).await.expect(0);
+}
