@@ -2162,3 +2162,100 @@ async fn a_rate_limited_foundation_still_converges() {
     assert_eq!(must_run(&sim, "worker").state, "STARTED");
     repo.run("drift", &[], &[]).await.expect(0);
 }
+
+/// Stackato keeps provenance in `DRIFTLESS_METADATA`; a rotated registry password is a
+/// credential change there too, and the restage with the new one runs.
+#[tokio::test]
+async fn stackato_a_rotated_registry_password_restages_with_the_new_one() {
+    if !real_registry::available("stackato_a_rotated_registry_password_restages_with_the_new_one") {
+        return;
+    }
+    let registry = real_registry::Registry::start(real_registry::AuthMode::Htpasswd);
+    let digest = real_registry::push(
+        &registry,
+        "eng/wiki",
+        "1.0",
+        real_registry::Format::Oci,
+        "wiki on stackato",
+    )
+    .await;
+    let sim = foundation(SimConfig {
+        stackato: true,
+        registry: None,
+        ..sim_config()
+    })
+    .await;
+    let host = &registry.host;
+    let registries = format!(
+        "registries:\n  - host: {host}\n    username: {}\n    password: {{ env: REG_PASSWORD }}\n",
+        real_registry::USER
+    );
+    let repo = Repo::git(&[
+        (
+            "driftless.yaml",
+            &config(&sim, "stackato", DOCKER_ON, &registries),
+        ),
+        (
+            manifest_path(),
+            &manifest(&[private_app(
+                "wiki",
+                &format!("{host}/eng/wiki:1.0"),
+                real_registry::USER,
+            )]),
+        ),
+    ]);
+    let env = [
+        ("REG_PASSWORD", real_registry::PASSWORD),
+        ("DRIFTLESS_LOG", "trace"),
+    ];
+    repo.run("apply", &[], &env).await.expect(0);
+    let metadata = |sim: &SimHandle| -> Value {
+        let app = must_run(sim, "wiki");
+        serde_json::from_str(app.env["DRIFTLESS_METADATA"].as_str().unwrap_or("null"))
+            .unwrap_or(Value::Null)
+    };
+    let before = metadata(&sim);
+    assert!(
+        before["annotations"]["driftless.dev/credential"].is_string(),
+        "{before:#}"
+    );
+    repo.run("apply", &[], &env).await.expect(0);
+
+    registry.set_password(REG_PASSWORD_2);
+    let env = [("REG_PASSWORD", REG_PASSWORD_2), ("DRIFTLESS_LOG", "trace")];
+    let plan = repo.run("plan", &["--detailed-exitcode"], &env).await;
+    plan.expect(2);
+    let credential = plan.field(&target("wiki"), "docker.credential");
+    assert_eq!(
+        credential["desired"], "(credential changed)",
+        "{credential:#}"
+    );
+    let applied = repo.run("apply", &[], &env).await;
+    applied.expect(0);
+    assert_action(&applied, "wiki", "update", Some("applied"));
+    let after = metadata(&sim);
+    assert_ne!(
+        after["annotations"]["driftless.dev/credential"],
+        before["annotations"]["driftless.dev/credential"]
+    );
+    let wiki = must_run(&sim, "wiki");
+    assert_eq!(
+        (wiki.state.as_str(), wiki.digest.as_deref()),
+        ("STARTED", Some(digest.as_str())),
+        "{wiki:?}"
+    );
+    for text in [&applied.stdout, &applied.stderr, &plan.stdout, &plan.stderr] {
+        assert!(
+            !text.contains(real_registry::PASSWORD),
+            "the old password shows"
+        );
+    }
+    repo.run("drift", &[], &env).await.expect(0);
+    let dump = sim.state_dump().to_string();
+    for secret in [real_registry::PASSWORD, REG_PASSWORD_2] {
+        assert!(
+            !dump.contains(secret),
+            "the simulator state shows a password"
+        );
+    }
+}
