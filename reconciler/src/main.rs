@@ -13,9 +13,12 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
+    // stderr is locked per write, never for the whole run: tracing writes to it from tokio's
+    // worker threads (hyper logs while holding its connection-pool lock), and a lock held here
+    // would deadlock the main thread against them under `DRIFTLESS_LOG=debug`.
     let mut output = driftless::cli::Output {
         out: std::io::stdout().lock(),
-        err: std::io::stderr().lock(),
+        err: std::io::stderr(),
     };
     let code = match driftless::cli::run(cli, &mut output) {
         Ok(code) => code,

@@ -179,15 +179,34 @@ impl EnvCache {
     }
 }
 
+/// How long after an app's `updated_at` (on the foundation's clock) its env must have been read
+/// for the read to be cached.
+///
+/// Cloud Controller timestamps have whole seconds: an env change made in the same second as a
+/// read, after it, leaves `updated_at` as it was, so a read in that second proves nothing about
+/// later observations. One second for that, one for skew between Cloud Controller instances.
+pub const ENV_CACHE_SETTLE: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+
+/// Whether a read made no earlier than `read_at` (the foundation's clock) saw every env change
+/// of `updated_at`'s second. Pure.
+pub fn env_read_settled(updated_at: &str, read_at: chrono::DateTime<chrono::Utc>) -> bool {
+    chrono::DateTime::parse_from_rfc3339(updated_at)
+        .is_ok_and(|updated| read_at >= updated.to_utc() + ENV_CACHE_SETTLE)
+}
+
 /// Reads the env of every owned, declared app whose `updated_at` moved since its env was last
-/// seen equal to git's; the others keep `env: None` and compare by hash. `deep` reads every
-/// owned, declared app's env whatever the cache says.
+/// seen equal to git's; the others keep `env: None` and compare by hash. `read_at` is a lower
+/// bound of when the reads happen, on the foundation's clock (the `Date` of an answer before
+/// them): a read is cached only once its app's `updated_at` has settled by then
+/// ([`env_read_settled`]); without it, nothing is cached. `deep` reads every owned, declared
+/// app's env whatever the cache says.
 pub async fn read_envs<P: Platform>(
     platform: &P,
     desired: &FoundationDesired,
     live: &mut Live,
     cache: &mut EnvCache,
     concurrency: usize,
+    read_at: Option<chrono::DateTime<chrono::Utc>>,
     deep: bool,
 ) -> Result<usize, CfError> {
     let mut wanted = Vec::new();
@@ -223,7 +242,7 @@ pub async fn read_envs<P: Platform>(
             continue;
         };
         let hash = plan::env_hash(&env);
-        if hash == want_hash {
+        if hash == want_hash && read_at.is_some_and(|at| env_read_settled(&app.updated_at, at)) {
             cache.apps.insert(
                 guid,
                 CachedEnv {
@@ -330,6 +349,8 @@ pub async fn reconcile<P: Platform>(
         &mut live,
         cache,
         run.concurrency,
+        // Answered before the reads are sent: no later than any of them on the CC's clock.
+        platform.server_time(),
         run.deep,
     )
     .await?;

@@ -8,6 +8,7 @@ mod cli;
 mod examples;
 mod logs;
 mod observe;
+mod reconcile;
 mod registry;
 mod robustness;
 mod schema;

@@ -184,6 +184,24 @@ impl Registry {
         format!("http://{}", self.host)
     }
 
+    /// Rotates `USER`'s password (htpasswd mode): the registry reloads its htpasswd file when
+    /// it changes, so the old password is refused from the next request on.
+    pub fn set_password(&self, password: &str) {
+        assert_eq!(
+            self.mode,
+            AuthMode::Htpasswd,
+            "only htpasswd passwords rotate"
+        );
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", USER, password])
+            .output()
+            .expect("run htpasswd");
+        assert!(out.status.success(), "htpasswd failed");
+        let tmp = self.dir.join("htpasswd.new");
+        std::fs::write(&tmp, &out.stdout).expect("write htpasswd");
+        std::fs::rename(tmp, self.dir.join("htpasswd")).expect("replace htpasswd");
+    }
+
     /// Stops the registry (the token server keeps running): the "registry down" case.
     pub fn stop(&mut self) {
         if let Some(child) = self.children.last_mut() {

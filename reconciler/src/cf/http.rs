@@ -79,6 +79,8 @@ pub struct CfHttp {
     budget: std::sync::Mutex<Budget>,
     throttled: std::sync::atomic::AtomicU64,
     in_flight: tokio::sync::Semaphore,
+    /// The latest `Date` the Cloud Controller answered with: its clock, that of `updated_at`.
+    server_time: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 /// The rate-limit budget the Cloud Controller last announced.
@@ -190,6 +192,7 @@ impl CfHttp {
             options,
             budget: std::sync::Mutex::new(Budget::default()),
             throttled: std::sync::atomic::AtomicU64::new(0),
+            server_time: std::sync::Mutex::new(None),
         })
     }
 
@@ -208,7 +211,27 @@ impl CfHttp {
         self.budget.lock().map(|b| *b).unwrap_or_default()
     }
 
+    /// The latest `Date` header any Cloud Controller answer carried (`None` before the first,
+    /// or when the foundation sends none): the foundation's clock, the one `updated_at` reads.
+    pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.server_time.lock().ok().and_then(|t| *t)
+    }
+
+    fn note_server_time(&self, headers: &header::HeaderMap) {
+        let date = headers
+            .get(header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+            .map(|d| d.to_utc());
+        if let (Some(date), Ok(mut latest)) = (date, self.server_time.lock())
+            && latest.is_none_or(|l| l < date)
+        {
+            *latest = Some(date);
+        }
+    }
+
     fn note_budget(&self, headers: &header::HeaderMap) {
+        self.note_server_time(headers);
         let read = |name: &str| {
             headers
                 .get(name)

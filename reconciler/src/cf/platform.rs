@@ -112,6 +112,9 @@ pub trait Platform: Send + Sync {
         app_guid: &str,
     ) -> impl Future<Output = Result<Option<String>, CfError>> + Send;
 
+    /// The foundation's clock as of its latest answer (its `Date` header), if it sent one.
+    fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>>;
+
     /// One app's environment variables (the per-app read of a deep check).
     fn read_env(
         &self,

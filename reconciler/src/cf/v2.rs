@@ -592,6 +592,10 @@ impl Platform for V2 {
         }
     }
 
+    fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.cf.server_time()
+    }
+
     async fn read_env(&self, app_guid: &str) -> Result<BTreeMap<String, String>, CfError> {
         Ok(user_env(self.stored_env(app_guid).await?))
     }

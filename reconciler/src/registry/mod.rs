@@ -552,10 +552,10 @@ fn unauthorized(
     }
 }
 
+/// A status the protocol does not expect there. A 5xx is the registry (or the proxy in front
+/// of it) being down, as unable to serve a pull as one that does not answer: `unreachable`.
 fn unexpected(endpoint: &Endpoint, status: StatusCode, what: &str) -> RegistryError {
-    // A proxy or the registry saying it cannot serve now: for Cloud Foundry, which must pull
-    // when an instance starts, that is the same as unreachable.
-    if matches!(status.as_u16(), 502..=504) {
+    if status.is_server_error() {
         return RegistryError::Unreachable {
             host: endpoint.host.clone(),
             reason: format!("{what} answered {status}"),

@@ -374,6 +374,12 @@ async fn shell(State(shared): State<Shared>, req: Request, next: Next) -> Respon
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-vcap-request-id", v);
     }
+    // The `Date` a Cloud Controller sends is its own clock, the one `updated_at` comes from;
+    // hyper would write the wall clock, which a manual or offset clock does not follow.
+    let date = shared.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        resp.headers_mut().insert(header::DATE, v);
+    }
     resp
 }
 

@@ -132,6 +132,10 @@ impl Platform for V3 {
         )))
     }
 
+    fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.cf.server_time()
+    }
+
     async fn read_env(&self, app_guid: &str) -> Result<BTreeMap<String, String>, CfError> {
         let body = self
             .cf
