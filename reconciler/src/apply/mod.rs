@@ -28,7 +28,7 @@ use crate::{
     model::ImageRef,
     plan::{
         Action, AppWork, ChangeResult, Outcome, Plan, Work,
-        provenance::{DEPLOYED_IMAGE, DIGEST, DROPLET, FAILED_ROLLOUT, REVISION},
+        provenance::{DEPLOYED_IMAGE, DIGEST, DROPLET, FAILED_ROLLOUT},
     },
     registry::RegistryError,
     secret::Credentials,
@@ -328,9 +328,23 @@ async fn update<P: Platform, R: ImageResolver>(
         }
     }
 
+    // What to restore if the rollout fails: the env as planned, else (compared by hash, so
+    // never read) as it is now.
+    let mut work_restore = std::borrow::Cow::Borrowed(work);
     if work.env {
+        if let Some(previous) = &work.previous
+            && previous.env.is_none()
+        {
+            let now = platform.read_env(guid).await?;
+            let mut owned = work.clone();
+            if let Some(p) = owned.previous.as_mut() {
+                p.env = Some(now);
+            }
+            work_restore = std::borrow::Cow::Owned(owned);
+        }
         platform.set_env(guid, &work.spec.env).await?;
     }
+    let work_restore = work_restore.as_ref();
     for kind in &work.update_processes {
         if let Some(target) = work.spec.processes.get(kind) {
             platform.update_process(guid, kind, target).await?;
@@ -340,7 +354,7 @@ async fn update<P: Platform, R: ImageResolver>(
         if let Some(target) = work.spec.processes.get(kind)
             && let Err(error) = platform.scale(guid, kind, target).await
         {
-            restore(platform, guid, work).await;
+            restore(platform, guid, work_restore).await;
             return Err(error.into());
         }
     }
@@ -366,7 +380,7 @@ async fn update<P: Platform, R: ImageResolver>(
     };
     let droplet = match rolled {
         Some(Err(error)) => {
-            restore(platform, guid, work).await;
+            restore(platform, guid, work_restore).await;
             record_failure(platform, guid, work).await;
             return Err(error.into());
         }
@@ -440,23 +454,14 @@ async fn restore<P: Platform>(platform: &P, guid: &str, work: &AppWork) {
     }
 }
 
-/// Marks `(revision, digest)` as failed so the next reconcile does not try it again.
+/// Marks the rollout (revision, digest and spec) as failed so the next reconcile does not try
+/// it again.
 async fn record_failure<P: Platform>(platform: &P, guid: &str, work: &AppWork) {
-    let revision = work
-        .spec
-        .annotations
-        .get(REVISION)
-        .map_or("-", String::as_str);
-    let digest = work
-        .image
-        .as_ref()
-        .and_then(|i| i.digest.as_deref())
-        .unwrap_or("-");
     let patch = MetadataPatch {
         labels: BTreeMap::new(),
         annotations: BTreeMap::from([(
             FAILED_ROLLOUT.to_owned(),
-            Some(format!("{revision}@{digest}")),
+            Some(crate::plan::rollout_key(&work.spec.annotations)),
         )]),
     };
     if let Err(error) = platform.set_metadata(guid, &patch).await {

@@ -213,8 +213,37 @@ fn parse_manifest_file(
             return None;
         }
     };
-    let root = parsed.root?;
-    root.get("applications")?;
+    let Some(root) = parsed.root else {
+        // An emptied manifest: its apps are not "gone from git" while it is here.
+        if at_depth {
+            sink.warn(
+                start,
+                "the file is empty; expected a manifest with `applications:` \
+                 (nothing in this space is pruned while it is here)",
+            );
+            return Some(ManifestFile::Unreadable);
+        }
+        return None;
+    };
+    if root.get("applications").is_none() {
+        // A misspelt `applications:` must not make its apps look deleted. Other YAML next to a
+        // manifest (a `cf push --vars-file` file) is not ours.
+        let misspelt = root.entries().iter().find_map(|(key, _)| {
+            let key = key.as_scalar()?;
+            crate::diag::suggest(key, &["applications"]).map(|_| key.to_owned())
+        });
+        if let (true, Some(key)) = (at_depth, misspelt) {
+            sink.warn(
+                start,
+                format!(
+                    "top-level key `{key}`: did you mean `applications`? The file is not read \
+                     as a manifest (nothing in this space is pruned while it is here)"
+                ),
+            );
+            return Some(ManifestFile::Unreadable);
+        }
+        return None;
+    }
     if !at_depth {
         let shape = config
             .foundations()

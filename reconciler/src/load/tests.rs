@@ -880,3 +880,29 @@ applications:
         "#]],
     );
 }
+
+/// An emptied manifest, or one whose `applications:` is misspelt, must not make its apps look
+/// deleted from git: a warning, and nothing in the space is pruned. Other YAML next to a
+/// manifest (a vars file) is not ours and says nothing.
+#[test]
+fn an_emptied_or_misspelt_manifest_protects_its_space_from_pruning() {
+    check(
+        "--- acme/prod/manifest.yml
+applications:
+- name: web
+  docker: {image: nginx:1.27}
+--- acme/prod/more.yml
+--- acme/dev/manifest.yml
+aplications:
+- name: api
+  docker: {image: nginx:1.27}
+--- acme/dev/vars.yml
+instances: 3
+",
+        expect![[r#"
+            acme/dev/manifest.yml:1:1: warning: top-level key `aplications`: did you mean `applications`? The file is not read as a manifest (nothing in this space is pruned while it is here)
+            acme/prod/more.yml:1:1: warning: the file is empty; expected a manifest with `applications:` (nothing in this space is pruned while it is here)
+            [default] apps: acme/prod/web; unreadable: acme/dev, acme/prod
+        "#]],
+    );
+}

@@ -186,6 +186,17 @@ pub fn is_sensitive_env_name(name: &str) -> bool {
         .any(|word| upper.contains(word))
 }
 
+/// Whether an env value carries URL credentials (`scheme://user:password@host...`, as in a
+/// `DATABASE_URL`): shown as sensitive whatever its key is called.
+pub fn has_url_credentials(value: &str) -> bool {
+    value.split("://").skip(1).any(|rest| {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        authority
+            .rsplit_once('@')
+            .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    })
+}
+
 /// Checks and normalises a route: `host.domain[:port][/path]`, lowercased host and domain.
 pub fn route(text: &str) -> Result<String, String> {
     let expected = "expected `host.domain[:port][/path]`";
@@ -231,6 +242,17 @@ pub fn route(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_credentials_are_found_in_any_value() {
+        assert!(has_url_credentials(
+            "postgres://app:s3cret@db.internal:5432/app"
+        ));
+        assert!(has_url_credentials("amqp://u:p@mq/vhost?x=1"));
+        assert!(!has_url_credentials("https://example.com/a@b"));
+        assert!(!has_url_credentials("https://user@example.com"));
+        assert!(!has_url_credentials("hello from driftless"));
+    }
 
     #[test]
     fn sizes_normalise_to_megabytes() {

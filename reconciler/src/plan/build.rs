@@ -15,7 +15,7 @@ use crate::{
     model::{
         AppKey, DesiredApp, FoundationConfig, FoundationDesired, ImageRef, RepoConfig, TagMoved,
         live::{Live, LiveApp, MANAGED_LABEL},
-        rules::is_sensitive_env_name,
+        rules::{has_url_credentials, is_sensitive_env_name},
     },
 };
 
@@ -412,6 +412,23 @@ fn app_change(
             delta,
         );
     }
+    // Cloud Foundry gives a docker app only `web`; other types appear only through `cf push`
+    // with a manifest (apply_manifest), which driftless does not drive yet.
+    let missing: Vec<&str> = wanted
+        .processes
+        .keys()
+        .filter(|kind| *kind != "web" && live_app.is_none_or(|a| !a.processes.contains_key(*kind)))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return blocked(
+            format!(
+                "process type {} does not exist on the app, and driftless cannot create it yet (a docker app gets only `web` outside `cf push` with a manifest); run it as its own app",
+                missing.join(", ")
+            ),
+            delta,
+        );
+    }
     if !policy.allowed_registries.is_empty()
         && !policy
             .allowed_registries
@@ -443,21 +460,6 @@ fn app_change(
             wanted.written
         );
         return blocked(reason, delta);
-    }
-    if delta.image
-        && let Some(failed) = live_app.and_then(|a| a.annotations.get(provenance::FAILED_ROLLOUT))
-    {
-        let revision = cx.options.revision.as_deref().unwrap_or("-");
-        let attempt = format!("{revision}@{}", resolved.unwrap_or("-"));
-        if *failed == attempt {
-            return blocked(
-                format!(
-                    "the rollout of {} at revision {revision} failed and was rolled back; not retried until git or the image moves",
-                    wanted.written
-                ),
-                delta,
-            );
-        }
     }
     if starts {
         if let Some(reason) = docker_block {
@@ -494,6 +496,23 @@ fn app_change(
         reason
     };
     let work = app_work(&wanted, live_app, live, &delta, cx);
+    // A rollout that failed before (same revision, digest and spec) is not tried again.
+    if (delta.image || delta.restart)
+        && let Some(failed) = live_app.and_then(|a| a.annotations.get(provenance::FAILED_ROLLOUT))
+        && *failed == super::rollout_key(&work.spec.annotations)
+    {
+        return blocked(
+            format!(
+                "the rollout of {} at revision {} failed and was rolled back; not retried until git or the image moves",
+                wanted.written,
+                cx.options
+                    .revision
+                    .as_deref()
+                    .unwrap_or("(working directory)")
+            ),
+            delta,
+        );
+    }
     let action = if live_app.is_some() {
         Action::Update
     } else {
@@ -855,7 +874,7 @@ fn diff_commands(wanted: &Wanted<'_>, live: Option<&LiveApp>, delta: &mut Delta)
 fn env_value(key: &str, value: Option<&String>) -> Value {
     match value {
         None => Value::Null,
-        Some(_) if is_sensitive_env_name(key) => json!("(sensitive)"),
+        Some(v) if is_sensitive_env_name(key) || has_url_credentials(v) => json!("(sensitive)"),
         Some(v) => json!(v),
     }
 }

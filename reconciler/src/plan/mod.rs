@@ -300,6 +300,19 @@ pub struct Previous {
     pub processes: BTreeMap<String, crate::cf::platform::ProcessTarget>,
 }
 
+/// What identifies one rollout attempt: the revision, digest and spec hash of the desired
+/// annotations, `<revision>@<digest>@<spec-hash>` (`-` for what is unknown). A failed rollout
+/// is recorded under it (`provenance::FAILED_ROLLOUT`) and not tried again until one moves.
+pub fn rollout_key(annotations: &BTreeMap<String, String>) -> String {
+    let get = |k: &str| annotations.get(k).map_or("-", String::as_str);
+    format!(
+        "{}@{}@{}",
+        get(provenance::REVISION),
+        get(provenance::DIGEST),
+        get(provenance::SPEC_HASH)
+    )
+}
+
 /// Counts by action, for summaries.
 pub fn summary(plan: &Plan) -> BTreeMap<Action, usize> {
     let mut counts = BTreeMap::new();

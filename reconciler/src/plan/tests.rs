@@ -312,8 +312,42 @@ fn fixture(manifests: &str, setup: &str) -> Fixture {
             credentials: &fx.credentials,
             options: &options,
         };
-        let first = plan(&desired, &live, &fx.images, &cx);
+        // driftless creates only `web`; other process types come from a person's `cf push`
+        // with a manifest, after which driftless converges them (and records their commands).
+        let mut web_only = desired.clone();
+        for app in web_only.apps.values_mut() {
+            app.processes.retain(|kind, _| kind == "web");
+        }
+        let first = plan(&web_only, &live, &fx.images, &cx);
         live = apply_model(&live, &first);
+        for change in &first.changes {
+            let (Target::App(key), Work::Create(work)) = (&change.target, &change.work) else {
+                continue;
+            };
+            let (Some(app), Some(deployed)) = (desired.apps.get(key), live.apps.get_mut(key))
+            else {
+                continue;
+            };
+            let targets = crate::plan::normalise::process_targets(app);
+            for (kind, target) in &targets {
+                if kind != "web" {
+                    deployed
+                        .processes
+                        .insert(kind.clone(), live_process(target));
+                }
+            }
+            let mut spec = work.spec.clone();
+            spec.processes = targets;
+            let written = work.image.as_ref().map_or("", |i| i.written.as_str());
+            deployed.annotations.insert(
+                crate::plan::provenance::SPEC_HASH.to_owned(),
+                crate::plan::spec_hash(&spec, work.routes.as_ref(), written),
+            );
+            deployed.annotations.insert(
+                crate::plan::provenance::COMMAND_HASH.to_owned(),
+                crate::plan::command_hash(&spec.processes),
+            );
+        }
     }
     for line in lines.iter().filter(|l| **l != "applied") {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -979,6 +1013,38 @@ fn live_process_types_git_does_not_declare_are_ignored() {
     );
 }
 
+/// Cloud Foundry gives a docker app only `web`; driftless cannot create other types, so an app
+/// that needs one it does not have is blocked with the reason (never a create that half works).
+#[test]
+fn a_process_type_the_app_lacks_blocks_it() {
+    check(
+        "--- acme/prod/manifest.yml
+applications:
+- name: web
+  docker: {image: nginx:1.27}
+  processes:
+  - type: worker
+    command: bin/work
+",
+        "",
+        expect![[r#"
+            blocked app:acme/prod/web none process type worker does not exist on the app, and driftless cannot create it yet (a docker app gets only `web` outside `cf push` with a manifest); run it as its own app
+                image: null -> "docker.io/library/nginx:1.27@D1"
+                instances: null -> 1
+                memory: null -> 1024
+                disk: null -> 1024
+                health_check_type: null -> "port"
+                processes.worker.instances: null -> 1
+                processes.worker.memory: null -> 1024
+                processes.worker.disk: null -> 1024
+                processes.worker.health_check_type: null -> "process"
+                processes.worker.command: null -> "bin/work"
+                routes: null -> ["web.apps.example.com"]
+                labels.driftless.dev/managed: null -> "true"
+        "#]],
+    );
+}
+
 #[test]
 fn other_process_types_are_diffed_by_path() {
     check(
@@ -1019,6 +1085,25 @@ applications:
                 env.API_TOKEN: "(sensitive)" -> "(sensitive)"
                 env.EXTRA: "1" -> null
                 env.GREETING: "hi" -> "hello"
+                work: update env restart
+        "#]],
+    );
+}
+
+/// A value with URL credentials is sensitive whatever its key is called.
+#[test]
+fn url_credentials_in_env_values_never_show() {
+    check(
+        "--- acme/prod/manifest.yml
+applications:
+- name: web
+  docker: {image: nginx:1.27}
+  env: {DATABASE_URL: 'postgres://app:new-pw@db/app'}
+",
+        "applied\nacme/prod/web env=DATABASE_URL=postgres://app:old-pw@db/app",
+        expect![[r#"
+            update app:acme/prod/web rolling env.DATABASE_URL changed
+                env.DATABASE_URL: "(sensitive)" -> "(sensitive)"
                 work: update env restart
         "#]],
     );

@@ -381,6 +381,18 @@ impl RegistryClient {
             host: endpoint.host.clone(),
             detail: format!("the token realm `{realm}` is not a URL"),
         })?;
+        // A registry reached over TLS must not send its credentials to a token server in clear
+        // text (a downgrade a tampered challenge could ask for).
+        if endpoint.tls && url.scheme() != "https" && credentials.is_some() {
+            return Err(RegistryError::Protocol {
+                host: endpoint.host.clone(),
+                detail: format!(
+                    "the token realm {}://{} is not HTTPS; credentials are not sent in clear text",
+                    url.scheme(),
+                    url.host_str().unwrap_or_default()
+                ),
+            });
+        }
         {
             let mut query = url.query_pairs_mut();
             if let Some(service) = service {

@@ -48,16 +48,21 @@ pub(super) async fn deploy_image(
         // The only place the registry password leaves memory: the package body, over TLS.
         data.insert("password".into(), json!(password.expose()));
     }
+    let secrets: Vec<&crate::secret::Secret> = image.password.iter().collect();
     let package = v3
-        .post(
+        .cf
+        .request_redacted(
+            Method::POST,
             "/v3/packages",
-            &json!({
+            Some(&json!({
                 "type": "docker",
                 "relationships": { "app": { "data": { "guid": app_guid } } },
                 "data": data,
-            }),
+            })),
+            &secrets,
         )
-        .await?;
+        .await?
+        .body;
     let package = guid_of(&package, "POST", "/v3/packages")?;
     let build = v3
         .post("/v3/builds", &json!({ "package": { "guid": package } }))
