@@ -137,12 +137,15 @@ pub async fn check_images<R: ImageResolver>(
         .await
 }
 
-/// What the CLI keeps between runs so a no-op reconcile reads no env: per app GUID, the
-/// `updated_at` at which its env was read and found equal to git's (its hash). Values are
-/// never stored, only hashes.
+/// What the CLI keeps between runs: per app GUID, the `updated_at` at which its env was read
+/// and found equal to git's (its hash; values are never stored), so a no-op reconcile reads no
+/// env; and the spaces where driftless's apps were last seen (`org/space`), so that when a
+/// whole space directory leaves git its apps are still observed (orphans, or pruned).
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct EnvCache {
     pub apps: BTreeMap<String, CachedEnv>,
+    #[serde(default)]
+    pub spaces: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -334,7 +337,41 @@ pub async fn reconcile<P: Platform>(
     run: &Reconcile<'_>,
     cache: &mut EnvCache,
 ) -> Result<Report, CfError> {
-    let mut live = platform.observe(&run.desired.spaces).await?;
+    // The spaces this foundation manages: those git has manifests in, and those where
+    // driftless's apps were seen last time (a space whose directory left git still holds owned
+    // apps: they are orphans, or pruned, rather than forgotten).
+    let remembered: BTreeSet<crate::model::SpaceKey> = cache
+        .spaces
+        .iter()
+        .filter_map(|s| {
+            let (org, space) = s.split_once('/')?;
+            Some(crate::model::SpaceKey {
+                org: org.to_owned(),
+                space: space.to_owned(),
+            })
+        })
+        .filter(|s| !run.desired.spaces.contains(s))
+        .collect();
+    let desired: std::borrow::Cow<'_, FoundationDesired> = if remembered.is_empty() {
+        std::borrow::Cow::Borrowed(run.desired)
+    } else {
+        tracing::info!(
+            spaces = %remembered.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            "Spaces without manifests that held driftless's apps last time are still managed."
+        );
+        let mut desired = run.desired.clone();
+        desired.spaces.extend(remembered);
+        std::borrow::Cow::Owned(desired)
+    };
+    let desired = desired.as_ref();
+    let mut live = platform.observe(&desired.spaces).await?;
+    cache.spaces = live
+        .apps
+        .iter()
+        .filter(|(_, app)| app.owned)
+        .map(|(key, _)| key.space.to_string())
+        .chain(run.desired.spaces.iter().map(ToString::to_string))
+        .collect();
     let needs_domain = run
         .desired
         .apps
@@ -345,7 +382,7 @@ pub async fn reconcile<P: Platform>(
     }
     let mut reads = read_envs(
         platform,
-        run.desired,
+        desired,
         &mut live,
         cache,
         run.concurrency,
@@ -355,7 +392,7 @@ pub async fn reconcile<P: Platform>(
     )
     .await?;
     if run.deep {
-        reads += read_commands(platform, run.desired, &mut live, run.concurrency).await?;
+        reads += read_commands(platform, desired, &mut live, run.concurrency).await?;
     }
     tracing::debug!(
         apps = live.apps.len(),
@@ -364,7 +401,7 @@ pub async fn reconcile<P: Platform>(
     );
     let images = check_images(
         run.registries,
-        run.desired,
+        desired,
         run.broken_credentials,
         run.concurrency,
     )
@@ -381,7 +418,7 @@ pub async fn reconcile<P: Platform>(
         credentials: &fingerprints,
         options: &run.options,
     };
-    let plan = plan::plan(run.desired, &live, &images, &cx);
+    let plan = plan::plan(desired, &live, &images, &cx);
     let results = match &run.apply {
         Some(options) => Some(
             apply::apply(

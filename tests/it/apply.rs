@@ -300,3 +300,122 @@ async fn a_hand_made_command_shows_only_in_a_deep_check() {
         .expect("b");
     assert_eq!(b.action, plan::Action::Noop, "{b:?}");
 }
+
+/// Runs one reconcile (apply when `apply`) with a state the caller keeps between runs.
+async fn run_with_state(
+    cf: &V3,
+    loaded: &load::Loaded,
+    registries: &Registries,
+    state: &mut EnvCache,
+    prune: bool,
+    apply: bool,
+) -> Report {
+    let desired = &loaded.repo.foundations[0];
+    let foundation = driftless::model::FoundationConfig::implicit(&desired.name);
+    let run = Reconcile {
+        desired,
+        config: &loaded.repo.config,
+        foundation: &foundation,
+        registries,
+        broken_credentials: &BTreeMap::new(),
+        options: PlanOptions {
+            prune,
+            ..PlanOptions::default()
+        },
+        apply: apply.then(ApplyOptions::default),
+        concurrency: 4,
+        deep: false,
+    };
+    reconcile::reconcile(cf, &run, state)
+        .await
+        .expect("reconcile")
+}
+
+fn change<'p>(
+    report: &'p Report,
+    target: &str,
+) -> (&'p plan::Change, Option<&'p plan::ChangeResult>) {
+    let i = report
+        .plan
+        .changes
+        .iter()
+        .position(|c| c.target.to_string() == target)
+        .unwrap_or_else(|| panic!("no change for {target}: {:#?}", report.plan.changes));
+    (
+        &report.plan.changes[i],
+        report.results.as_ref().map(|r| &r[i]),
+    )
+}
+
+/// A whole space directory removed from git: its apps are not forgotten. The state remembers
+/// where driftless's apps were, so they are orphans without prune and deleted with it.
+#[tokio::test]
+async fn apps_of_a_space_removed_from_git_are_orphans_then_pruned() {
+    let sim = foundation().await;
+    sim.create_space("acme", "qa").expect("space qa");
+    let host = sim.registry().expect("registry").host();
+    let cf = platform(&sim).await;
+    let registries = registries();
+    let both = {
+        let files = [
+            SourceFile {
+                path: "acme/dev/manifest.yml".into(),
+                bytes: format!(
+                    "applications:\n- name: a\n  docker: {{ image: {host}/demo/a:1 }}\n  no-route: true\n"
+                )
+                .into_bytes(),
+            },
+            SourceFile {
+                path: "acme/qa/manifest.yml".into(),
+                bytes: format!(
+                    "applications:\n- name: b\n  docker: {{ image: {host}/demo/b:1 }}\n  no-route: true\n"
+                )
+                .into_bytes(),
+            },
+        ];
+        load::load(&files, &LoadOptions { strict: true })
+    };
+    let mut state = EnvCache::default();
+    let first = run_with_state(&cf, &both, &registries, &mut state, false, true).await;
+    assert!(
+        first
+            .results
+            .iter()
+            .flatten()
+            .all(|r| r.outcome == Outcome::Applied),
+        "{:?}",
+        first.results
+    );
+
+    // acme/qa's directory leaves git.
+    let dev_only = repo_dev_a(&host);
+    let orphaned = run_with_state(&cf, &dev_only, &registries, &mut state, false, false).await;
+    let (b, _) = change(&orphaned, "app:acme/qa/b");
+    assert_eq!(b.action, plan::Action::Orphan, "{b:?}");
+    let pruned = run_with_state(&cf, &dev_only, &registries, &mut state, true, true).await;
+    let (b, result) = change(&pruned, "app:acme/qa/b");
+    assert_eq!(b.action, plan::Action::Delete, "{b:?}");
+    assert_eq!(result.map(|r| r.outcome), Some(Outcome::Applied));
+    assert!(sim.app_guid("acme", "qa", "b").is_none(), "b was deleted");
+    assert!(sim.app_guid("acme", "dev", "a").is_some(), "a stays");
+    assert!(
+        !state.spaces.contains("acme/qa") || {
+            // One more run forgets the emptied space.
+            run_with_state(&cf, &dev_only, &registries, &mut state, true, false).await;
+            !state.spaces.contains("acme/qa")
+        },
+        "{:?}",
+        state.spaces
+    );
+}
+
+fn repo_dev_a(host: &str) -> load::Loaded {
+    let files = [SourceFile {
+        path: "acme/dev/manifest.yml".into(),
+        bytes: format!(
+            "applications:\n- name: a\n  docker: {{ image: {host}/demo/a:1 }}\n  no-route: true\n"
+        )
+        .into_bytes(),
+    }];
+    load::load(&files, &LoadOptions { strict: true })
+}
