@@ -286,9 +286,17 @@ async fn a_429_waits_for_retry_after_and_then_goes_through() {
         ..SimConfig::default()
     };
     let sim = simulator::start(config).await.expect("sim");
-    let cf = CfHttp::connect(sim.url(), admin(), quick())
-        .await
-        .expect("login");
+    // Unpaced: the client runs into the limit instead of spreading its requests before it.
+    let cf = CfHttp::connect(
+        sim.url(),
+        admin(),
+        CfOptions {
+            pace: false,
+            ..quick()
+        },
+    )
+    .await
+    .expect("login");
     let started = std::time::Instant::now();
     for _ in 0..6 {
         cf.get("/v3/organizations")
@@ -297,6 +305,12 @@ async fn a_429_waits_for_retry_after_and_then_goes_through() {
     }
     // Four requests per 2 s window: the fifth is refused with `Retry-After`, and only sleeping
     // it (the backoff here is 5 ms) gets the sixth request through after a second or more.
+    assert!(cf.throttled() >= 1, "the limit answered 429");
+    let served = count(&sim, "GET /v3/organizations");
+    assert_eq!(
+        served, 6,
+        "every request went through in the end (429s are not counted)"
+    );
     let elapsed = started.elapsed();
     assert!(
         elapsed >= Duration::from_millis(900),
@@ -385,4 +399,55 @@ async fn the_budget_slows_down_before_the_rate_limit_instead_of_running_into_it(
             .expect("retried after 429");
     }
     assert!(unpaced.throttled() > 0, "without pacing the limit is hit");
+}
+
+/// Every request says who it is (`User-Agent: driftless/<version>`), and a foundation that
+/// never answers does not hang the client past its timeout.
+#[tokio::test]
+async fn requests_carry_the_user_agent_and_time_out() {
+    use tokio::io::AsyncReadExt as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel::<String>();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let _ = head_tx.send(String::from_utf8_lossy(&head).to_ascii_lowercase());
+        // Never answer: the client's timeout must end it. Keep the socket open meanwhile.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(socket);
+    });
+    let started = std::time::Instant::now();
+    let error = CfHttp::connect(
+        &format!("http://{addr}"),
+        admin(),
+        CfOptions {
+            timeout: Duration::from_millis(300),
+            max_retries: 0,
+            ..quick()
+        },
+    )
+    .await
+    .expect_err("no answer");
+    assert!(matches!(error, CfError::Transport { .. }), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "timed out after {:?}",
+        started.elapsed()
+    );
+    let head = head_rx.await.expect("the request's head");
+    let agent = format!("user-agent: driftless/{}", env!("CARGO_PKG_VERSION"));
+    assert!(head.contains(&agent), "{head}");
+    server.abort();
+    let _ = server.await;
 }
