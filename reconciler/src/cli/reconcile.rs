@@ -136,6 +136,10 @@ pub async fn execute<O: Write, E: Write>(
     let revision = git_revision(&args.repo);
     let config = &loaded.repo.config;
     let credentials = reconcile::registry_credentials(config, secrets);
+    // Said even when nothing needs the registry this run: the next change would be blocked.
+    for reason in credentials.broken.values() {
+        output.note(format_args!("warning: {reason}"))?;
+    }
     let registries = Registries {
         client: RegistryClient::new(&RegistryOptions::default())
             .map_err(|e| anyhow::anyhow!("registry client: {e}"))?,
