@@ -1359,21 +1359,22 @@ async fn a_private_registry_password_never_shows_and_a_wrong_one_is_a_credential
     }
 }
 
-#[tokio::test]
-async fn a_real_htpasswd_registry_deploys_through_the_simulator_and_a_rotated_password_rebuilds() {
-    const TEST: &str = "a_real_htpasswd_registry_deploys_through_the_simulator";
-    if !real_registry::available(TEST) {
-        return;
-    }
-    let registry = real_registry::Registry::start(real_registry::AuthMode::Htpasswd);
-    let digest = real_registry::push(
-        &registry,
-        "demo/api",
-        "1.0",
-        real_registry::Format::Oci,
-        "api from a real registry",
-    )
-    .await;
+/// A real `docker-registry` (`auth`) holding `demo/api:1.0` (`format`, `payload`), a simulator
+/// without its own registry, and a git repo deploying `api` from it with the password from
+/// `REG_PASSWORD`; the env to run with (trace logs, so their scan covers every request).
+async fn real_registry_deploy(
+    auth: real_registry::AuthMode,
+    format: real_registry::Format,
+    payload: &str,
+) -> (
+    real_registry::Registry,
+    String,
+    SimHandle,
+    Repo,
+    [(&'static str, &'static str); 2],
+) {
+    let registry = real_registry::Registry::start(auth);
+    let digest = real_registry::push(&registry, "demo/api", "1.0", format, payload).await;
     let sim = foundation(SimConfig {
         registry: None,
         ..sim_config()
@@ -1402,6 +1403,21 @@ async fn a_real_htpasswd_registry_deploys_through_the_simulator_and_a_rotated_pa
         ("REG_PASSWORD", real_registry::PASSWORD),
         ("DRIFTLESS_LOG", "trace"),
     ];
+    (registry, digest, sim, repo, env)
+}
+
+#[tokio::test]
+async fn a_real_htpasswd_registry_deploys_through_the_simulator_and_a_rotated_password_rebuilds() {
+    const TEST: &str = "a_real_htpasswd_registry_deploys_through_the_simulator";
+    if !real_registry::available(TEST) {
+        return;
+    }
+    let (registry, digest, sim, repo, env) = real_registry_deploy(
+        real_registry::AuthMode::Htpasswd,
+        real_registry::Format::Oci,
+        "api from a real registry",
+    )
+    .await;
     let applied = repo.run("apply", &[], &env).await;
     applied.expect(0);
     assert_action(&applied, "api", "create", Some("applied"));
@@ -1750,43 +1766,12 @@ async fn a_real_token_auth_registry_deploys_through_the_simulator() {
     if !real_registry::available("a_real_token_auth_registry_deploys_through_the_simulator") {
         return;
     }
-    let registry = real_registry::Registry::start(real_registry::AuthMode::Token);
-    let digest = real_registry::push(
-        &registry,
-        "demo/api",
-        "1.0",
+    let (_registry, digest, sim, repo, env) = real_registry_deploy(
+        real_registry::AuthMode::Token,
         real_registry::Format::DockerV2,
         "api behind tokens",
     )
     .await;
-    let sim = foundation(SimConfig {
-        registry: None,
-        ..sim_config()
-    })
-    .await;
-    let host = &registry.host;
-    let registries = format!(
-        "registries:\n  - host: {host}\n    username: {}\n    password: {{ env: REG_PASSWORD }}\n",
-        real_registry::USER
-    );
-    let repo = Repo::git(&[
-        (
-            "driftless.yaml",
-            &config(&sim, "cloudfoundry", DOCKER_ON, &registries),
-        ),
-        (
-            manifest_path(),
-            &manifest(&[private_app(
-                "api",
-                &format!("{host}/demo/api:1.0"),
-                real_registry::USER,
-            )]),
-        ),
-    ]);
-    let env = [
-        ("REG_PASSWORD", real_registry::PASSWORD),
-        ("DRIFTLESS_LOG", "trace"),
-    ];
     let applied = repo.run("apply", &[], &env).await;
     applied.expect(0);
     let api = must_run(&sim, "api");
