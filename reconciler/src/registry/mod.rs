@@ -381,18 +381,7 @@ impl RegistryClient {
             host: endpoint.host.clone(),
             detail: format!("the token realm `{realm}` is not a URL"),
         })?;
-        // A registry reached over TLS must not send its credentials to a token server in clear
-        // text (a downgrade a tampered challenge could ask for).
-        if endpoint.tls && url.scheme() != "https" && credentials.is_some() {
-            return Err(RegistryError::Protocol {
-                host: endpoint.host.clone(),
-                detail: format!(
-                    "the token realm {}://{} is not HTTPS; credentials are not sent in clear text",
-                    url.scheme(),
-                    url.host_str().unwrap_or_default()
-                ),
-            });
-        }
+        check_realm(endpoint, &url, credentials.is_some())?;
         {
             let mut query = url.query_pairs_mut();
             if let Some(service) = service {
@@ -564,6 +553,26 @@ fn unauthorized(
     }
 }
 
+/// A registry reached over TLS must not send its credentials to a token server in clear text
+/// (a downgrade a tampered challenge could ask for). Pure.
+fn check_realm(
+    endpoint: &Endpoint,
+    realm: &reqwest::Url,
+    with_credentials: bool,
+) -> Result<(), RegistryError> {
+    if endpoint.tls && realm.scheme() != "https" && with_credentials {
+        return Err(RegistryError::Protocol {
+            host: endpoint.host.clone(),
+            detail: format!(
+                "the token realm {}://{} is not HTTPS; credentials are not sent in clear text",
+                realm.scheme(),
+                realm.host_str().unwrap_or_default()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// A status the protocol does not expect there. A 5xx is the registry (or the proxy in front
 /// of it) being down, as unable to serve a pull as one that does not answer: `unreachable`.
 fn unexpected(endpoint: &Endpoint, status: StatusCode, what: &str) -> RegistryError {
@@ -602,6 +611,25 @@ fn reason(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_never_go_to_a_clear_text_realm_of_a_tls_registry() {
+        let tls = Endpoint::for_registry("reg.example.com", false);
+        let lab = Endpoint::for_registry("localhost:5000", true);
+        let http = reqwest::Url::parse("http://auth.example.com/token").unwrap();
+        let https = reqwest::Url::parse("https://auth.example.com/token").unwrap();
+        let refused = check_realm(&tls, &http, true).unwrap_err().to_string();
+        assert!(refused.contains("not HTTPS"), "{refused}");
+        assert!(check_realm(&tls, &https, true).is_ok());
+        assert!(
+            check_realm(&tls, &http, false).is_ok(),
+            "anonymous tokens carry nothing"
+        );
+        assert!(
+            check_realm(&lab, &http, true).is_ok(),
+            "an insecure registry is all HTTP"
+        );
+    }
 
     #[test]
     fn docker_hub_is_served_by_registry_1() {
