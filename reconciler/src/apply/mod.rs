@@ -328,21 +328,26 @@ async fn update<P: Platform, R: ImageResolver>(
         }
     }
 
-    // What to restore if the rollout fails: the env as planned, else (compared by hash, so
-    // never read) as it is now.
+    // What to restore if the rollout fails: the env as observed, else (compared by hash, so
+    // never read) as it is now. Either way it is what the env patch starts from.
     let mut work_restore = std::borrow::Cow::Borrowed(work);
     if work.env {
-        if let Some(previous) = &work.previous
-            && previous.env.is_none()
-        {
-            let now = platform.read_env(guid).await?;
-            let mut owned = work.clone();
-            if let Some(p) = owned.previous.as_mut() {
-                p.env = Some(now);
+        let observed = work.previous.as_ref().and_then(|p| p.env.as_ref());
+        let current = match observed {
+            Some(env) => env.clone(),
+            None => {
+                let now = platform.read_env(guid).await?;
+                let mut owned = work.clone();
+                if let Some(p) = owned.previous.as_mut() {
+                    p.env = Some(now.clone());
+                }
+                work_restore = std::borrow::Cow::Owned(owned);
+                now
             }
-            work_restore = std::borrow::Cow::Owned(owned);
-        }
-        platform.set_env(guid, &work.spec.env).await?;
+        };
+        platform
+            .set_env_known(guid, &work.spec.env, &current)
+            .await?;
     }
     let work_restore = work_restore.as_ref();
     for kind in &work.update_processes {
@@ -369,7 +374,7 @@ async fn update<P: Platform, R: ImageResolver>(
     } else if work.restart {
         Some(
             platform
-                .restart(guid, work.strategy, deadline(work))
+                .restart_known(guid, work.strategy, deadline(work), !work.start)
                 .await
                 .map(|_| None),
         )

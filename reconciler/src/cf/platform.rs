@@ -160,6 +160,18 @@ pub trait Platform: Send + Sync {
         env: &BTreeMap<String, String>,
     ) -> impl Future<Output = Result<(), CfError>> + Send;
 
+    /// [`Platform::set_env`] when the env now is known (observed, and unchanged since: the
+    /// stale check passed), which spares a read where the dialect allows.
+    fn set_env_known(
+        &self,
+        app_guid: &str,
+        env: &BTreeMap<String, String>,
+        current: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<(), CfError>> + Send {
+        let _ = current;
+        self.set_env(app_guid, env)
+    }
+
     /// Changes labels and annotations.
     fn set_metadata(
         &self,
@@ -193,6 +205,19 @@ pub trait Platform: Send + Sync {
         strategy: Strategy,
         deadline: Deadline,
     ) -> impl Future<Output = Result<RolledOut, CfError>> + Send;
+
+    /// [`Platform::restart`] when whether the app runs is known (observed, and unchanged
+    /// since: the stale check passed), which spares a read where the dialect allows.
+    fn restart_known(
+        &self,
+        app_guid: &str,
+        strategy: Strategy,
+        deadline: Deadline,
+        started: bool,
+    ) -> impl Future<Output = Result<RolledOut, CfError>> + Send {
+        let _ = started;
+        self.restart(app_guid, strategy, deadline)
+    }
 
     /// Makes exactly these route URLs (`host.domain[/path]`) point at the app.
     fn set_routes(

@@ -219,8 +219,16 @@ impl Platform for V3 {
     }
 
     async fn set_env(&self, app_guid: &str, env: &BTreeMap<String, String>) -> Result<(), CfError> {
-        let path = format!("/v3/apps/{app_guid}/environment_variables");
         let current = self.read_env(app_guid).await?;
+        self.set_env_known(app_guid, env, &current).await
+    }
+
+    async fn set_env_known(
+        &self,
+        app_guid: &str,
+        env: &BTreeMap<String, String>,
+        current: &BTreeMap<String, String>,
+    ) -> Result<(), CfError> {
         let mut var: BTreeMap<&str, Option<&str>> = current
             .keys()
             .filter(|k| !env.contains_key(*k))
@@ -234,7 +242,12 @@ impl Platform for V3 {
         if var.is_empty() {
             return Ok(());
         }
-        self.patch(&path, &json!({ "var": var })).await.map(drop)
+        self.patch(
+            &format!("/v3/apps/{app_guid}/environment_variables"),
+            &json!({ "var": var }),
+        )
+        .await
+        .map(drop)
     }
 
     async fn set_metadata(&self, app_guid: &str, patch: &MetadataPatch) -> Result<(), CfError> {
@@ -280,7 +293,17 @@ impl Platform for V3 {
         strategy: Strategy,
         deadline: Deadline,
     ) -> Result<RolledOut, CfError> {
-        rollout::restart(self, app_guid, strategy, deadline).await
+        rollout::restart(self, app_guid, strategy, deadline, None).await
+    }
+
+    async fn restart_known(
+        &self,
+        app_guid: &str,
+        strategy: Strategy,
+        deadline: Deadline,
+        started: bool,
+    ) -> Result<RolledOut, CfError> {
+        rollout::restart(self, app_guid, strategy, deadline, Some(started)).await
     }
 
     async fn set_routes(

@@ -105,22 +105,23 @@ pub(super) async fn deploy_image(
 
 /// Restarts the current droplet so env and process changes take effect (it stays current, so
 /// `RolledOut::droplet` is `None`, as on v2).
+/// `started`: whether the app runs, when the caller knows (else it is read).
 pub(super) async fn restart(
     v3: &V3,
     app_guid: &str,
     strategy: Strategy,
     deadline: Deadline,
+    started: Option<bool>,
 ) -> Result<RolledOut, CfError> {
     let until = Instant::now() + deadline.0;
-    let app = v3.cf.get(&format!("/v3/apps/{app_guid}")).await?;
-    if app["state"] == "STARTED" && strategy != Strategy::Restart {
+    let started = match started {
+        Some(started) => started,
+        None => v3.cf.get(&format!("/v3/apps/{app_guid}")).await?["state"] == "STARTED",
+    };
+    if started && strategy != Strategy::Restart {
         deploy(v3, app_guid, None, strategy, until).await?;
     } else {
-        let action = if app["state"] == "STARTED" {
-            "restart"
-        } else {
-            "start"
-        };
+        let action = if started { "restart" } else { "start" };
         v3.post(&format!("/v3/apps/{app_guid}/actions/{action}"), &json!({}))
             .await?;
         wait_running(v3, app_guid, until).await?;
