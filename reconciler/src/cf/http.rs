@@ -257,6 +257,25 @@ impl CfHttp {
         self.request(Method::GET, path, None).await.map(|a| a.body)
     }
 
+    /// The absolute URL of a list's first page: `path`, the `query` and the page size.
+    fn list_url(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        page_size: (&str, &str),
+    ) -> Result<String, CfError> {
+        let mut url =
+            reqwest::Url::parse(&format!("{}{path}", self.api)).map_err(|_| CfError::Protocol {
+                method: "GET".into(),
+                path: path.into(),
+                detail: "not a valid path".into(),
+            })?;
+        url.query_pairs_mut()
+            .extend_pairs(query)
+            .append_pair(page_size.0, page_size.1);
+        Ok(url.to_string())
+    }
+
     /// Every resource of a list, following `pagination.next` (with `per_page` set), and the
     /// `included` resources of every page merged by kind.
     pub async fn list(
@@ -264,20 +283,8 @@ impl CfHttp {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<(Vec<Value>, serde_json::Map<String, Value>), CfError> {
-        let mut url =
-            reqwest::Url::parse(&format!("{}{path}", self.api)).map_err(|_| CfError::Protocol {
-                method: "GET".into(),
-                path: path.into(),
-                detail: "not a valid path".into(),
-            })?;
-        {
-            let mut pairs = url.query_pairs_mut();
-            for (k, v) in query {
-                pairs.append_pair(k, v);
-            }
-            pairs.append_pair("per_page", &self.options.per_page.to_string());
-        }
-        let mut next = Some(url.to_string());
+        let per_page = self.options.per_page.to_string();
+        let mut next = Some(self.list_url(path, query, ("per_page", &per_page))?);
         let mut resources = Vec::new();
         let mut included = serde_json::Map::new();
         while let Some(page_url) = next.take() {
@@ -309,23 +316,8 @@ impl CfHttp {
     /// Every resource (`{metadata, entity}`) of a v2 list, following `next_url` with
     /// `results-per-page` at the v2 maximum of 100 (or `per_page`, if smaller).
     pub async fn list_v2(&self, path: &str, query: &[(&str, &str)]) -> Result<Vec<Value>, CfError> {
-        let mut url =
-            reqwest::Url::parse(&format!("{}{path}", self.api)).map_err(|_| CfError::Protocol {
-                method: "GET".into(),
-                path: path.into(),
-                detail: "not a valid path".into(),
-            })?;
-        {
-            let mut pairs = url.query_pairs_mut();
-            for (k, v) in query {
-                pairs.append_pair(k, v);
-            }
-            pairs.append_pair(
-                "results-per-page",
-                &self.options.per_page.clamp(1, V2_MAX_PER_PAGE).to_string(),
-            );
-        }
-        let mut next = Some(url.to_string());
+        let per_page = self.options.per_page.clamp(1, V2_MAX_PER_PAGE).to_string();
+        let mut next = Some(self.list_url(path, query, ("results-per-page", &per_page))?);
         let mut resources = Vec::new();
         while let Some(page_url) = next.take() {
             let page = self

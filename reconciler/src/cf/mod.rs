@@ -50,6 +50,14 @@ pub async fn detect(api: &str, options: &http::CfOptions) -> Result<PlatformKind
     }
 }
 
+/// An env var's value as text: Cloud Controllers accept any JSON value, which is rendered.
+pub(crate) fn env_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// A failed Cloud Foundry (or UAA) request. Carries no secret.
 #[derive(Debug, thiserror::Error)]
 pub enum CfError {

@@ -286,13 +286,7 @@ fn env_strings(value: &Value) -> BTreeMap<String, String> {
         .as_object()
         .into_iter()
         .flatten()
-        .map(|(k, v)| {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (k.clone(), text)
-        })
+        .map(|(k, v)| (k.clone(), super::env_text(v)))
         .collect()
 }
 
@@ -409,6 +403,17 @@ fn live_process(e: &Value, guid: &str, updated_at: &str) -> LiveProcess {
             .map(str::to_owned),
         updated_at: updated_at.to_owned(),
     }
+}
+
+/// The GUID of what `POST path` created.
+fn created_guid(created: &Value, path: &str) -> Result<String, CfError> {
+    guid(created)
+        .map(str::to_owned)
+        .ok_or_else(|| CfError::Protocol {
+            method: "POST".into(),
+            path: path.into(),
+            detail: "the created resource has no metadata.guid".into(),
+        })
 }
 
 fn guid(resource: &Value) -> Option<&str> {
@@ -654,13 +659,7 @@ impl Platform for V2 {
             .request(Method::POST, "/v2/apps", Some(&body))
             .await?
             .body;
-        guid(&created)
-            .map(str::to_owned)
-            .ok_or_else(|| CfError::Protocol {
-                method: "POST".into(),
-                path: "/v2/apps".into(),
-                detail: "the created app has no metadata.guid".into(),
-            })
+        created_guid(&created, "/v2/apps")
     }
 
     /// `PUT {docker_image, state: STARTED}`: CC v2 stages the new package (the old instances
@@ -863,13 +862,7 @@ impl Platform for V2 {
                         .request(Method::POST, "/v2/routes", Some(&body))
                         .await?
                         .body;
-                    guid(&created)
-                        .map(str::to_owned)
-                        .ok_or_else(|| CfError::Protocol {
-                            method: "POST".into(),
-                            path: "/v2/routes".into(),
-                            detail: "the created route has no metadata.guid".into(),
-                        })?
+                    created_guid(&created, "/v2/routes")?
                 }
             };
             cf.request(

@@ -297,12 +297,7 @@ impl FoundationConfig {
     pub fn implicit(name: impl Into<String>) -> FoundationConfig {
         FoundationConfig {
             name: name.into(),
-            api: String::new(),
-            platform: None,
-            auth: None,
-            feature_flags: BTreeMap::new(),
-            path: String::new(),
-            skip_ssl_validation: false,
+            ..FoundationConfig::default()
         }
     }
 }

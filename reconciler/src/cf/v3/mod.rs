@@ -145,14 +145,8 @@ impl Platform for V3 {
             .as_object()
             .into_iter()
             .flatten()
-            .filter_map(|(k, v)| {
-                let value = match v {
-                    Value::String(s) => s.clone(),
-                    Value::Null => return None,
-                    other => other.to_string(),
-                };
-                Some((k.clone(), value))
-            })
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), super::env_text(v)))
             .collect())
     }
 
@@ -190,14 +184,7 @@ impl Platform for V3 {
                 }),
             )
             .await?;
-        let guid = app["guid"]
-            .as_str()
-            .ok_or_else(|| CfError::Protocol {
-                method: "POST".into(),
-                path: "/v3/apps".into(),
-                detail: "the created app has no guid".into(),
-            })?
-            .to_owned();
+        let guid = rollout::guid_of(&app, "POST", "/v3/apps")?;
         for (kind, target) in &spec.processes {
             // Docker apps get `web` at once; other types come with the droplet.
             if kind == "web" {

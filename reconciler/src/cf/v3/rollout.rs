@@ -17,7 +17,7 @@ use crate::{
     model::Strategy,
 };
 
-fn guid_of(value: &Value, method: &str, path: &str) -> Result<String, CfError> {
+pub(super) fn guid_of(value: &Value, method: &str, path: &str) -> Result<String, CfError> {
     value["guid"]
         .as_str()
         .map(str::to_owned)
