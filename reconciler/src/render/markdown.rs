@@ -11,18 +11,7 @@ use crate::plan::{Action, Report};
 
 use super::{counts, outcome_counts, result_at, value_text};
 
-pub(super) fn render(reports: &[Report]) -> String {
-    let mut out = String::new();
-    for (report_idx, report) in reports.iter().enumerate() {
-        if report_idx > 0 {
-            out.push('\n');
-        }
-        foundation(&mut out, report);
-    }
-    out
-}
-
-fn foundation(out: &mut String, report: &Report) {
+pub(super) fn foundation(out: &mut String, report: &Report) {
     let plan = &report.plan;
     let has_results = report.results.is_some();
     let verb = if has_results { "apply" } else { "plan" };

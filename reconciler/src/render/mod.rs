@@ -104,12 +104,12 @@ impl FromStr for Format {
 /// keys come in the order of DESIGN.md §3.
 pub fn render(reports: &[Report], format: Format) -> String {
     match format {
-        Format::Text => text::render(reports),
+        Format::Text => per_foundation(reports, text::foundation),
         Format::Json => match reports {
             [report] => pretty(&Document::of(report)),
             _ => pretty(&reports.iter().map(Document::of).collect::<Vec<_>>()),
         },
-        Format::Markdown => markdown::render(reports),
+        Format::Markdown => per_foundation(reports, markdown::foundation),
         Format::Junit => junit::render(reports),
     }
 }
@@ -222,6 +222,18 @@ fn pretty(document: &impl Serialize) -> String {
 }
 
 /// Every action in summary order, with how many changes of the report have it (zeros included).
+/// The foundations' sections one after another, a blank line between them.
+fn per_foundation(reports: &[Report], section: fn(&mut String, &Report)) -> String {
+    let mut out = String::new();
+    for (i, report) in reports.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        section(&mut out, report);
+    }
+    out
+}
+
 fn counts(report: &Report) -> [(Action, usize); 7] {
     const ORDER: [Action; 7] = [
         Action::Create,

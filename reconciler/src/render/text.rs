@@ -6,18 +6,7 @@ use crate::plan::{Action, Report, Rollout};
 
 use super::{counts, diff_line, outcome_counts, result_at};
 
-pub(super) fn render(reports: &[Report]) -> String {
-    let mut out = String::new();
-    for (report_idx, report) in reports.iter().enumerate() {
-        if report_idx > 0 {
-            out.push('\n');
-        }
-        foundation(&mut out, report);
-    }
-    out
-}
-
-fn foundation(out: &mut String, report: &Report) {
+pub(super) fn foundation(out: &mut String, report: &Report) {
     let plan = &report.plan;
     let revision = plan.revision.as_deref().unwrap_or("(working directory)");
     let _ = writeln!(out, "Foundation {} at {revision}", plan.foundation);
