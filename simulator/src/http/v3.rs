@@ -755,6 +755,44 @@ async fn set_current_droplet(
 
 // ---- processes ---------------------------------------------------------------------------
 
+/// A list function: renders the page of `path` for `q`, of one app's resources or all.
+type ListFn = fn(&Shared, &Query, &str, &SimState, Option<&AppGuid>) -> ApiResult;
+
+/// `GET /v3/<resources>`: the foundation-wide list, with the filters CC documents for it.
+fn list_all(
+    sh: &Shared,
+    raw: Option<&str>,
+    filters: &[&str],
+    path: &str,
+    list: ListFn,
+) -> ApiResult {
+    let q = Query::parse(raw, filters, true)?;
+    let st = sh.lock();
+    list(sh, &q, path, &st, None)
+}
+
+/// `GET /v3/apps/:guid/<resources>`: one app's list (404 when the app does not exist).
+fn list_of_app(
+    sh: &Shared,
+    guid: String,
+    raw: Option<&str>,
+    filters: &[&str],
+    resources: &str,
+    list: ListFn,
+) -> ApiResult {
+    let q = Query::parse(raw, filters, true)?;
+    let st = sh.lock();
+    let guid = AppGuid::new(guid);
+    st.app(&guid)?;
+    list(
+        sh,
+        &q,
+        &format!("/v3/apps/{guid}/{resources}"),
+        &st,
+        Some(&guid),
+    )
+}
+
 fn process_list(
     sh: &Shared,
     q: &Query,
@@ -791,7 +829,8 @@ fn process_list(
 }
 
 async fn list_processes(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuery) -> ApiResult {
-    let q = Query::parse(
+    list_all(
+        &sh,
         raw.as_deref(),
         &[
             "guids",
@@ -801,10 +840,9 @@ async fn list_processes(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQ
             "organization_guids",
             "label_selector",
         ],
-        true,
-    )?;
-    let st = sh.lock();
-    process_list(&sh, &q, "/v3/processes", &st, None)
+        "/v3/processes",
+        process_list,
+    )
 }
 
 async fn list_app_processes(
@@ -813,16 +851,13 @@ async fn list_app_processes(
     Path(guid): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let q = Query::parse(raw.as_deref(), &["guids", "types", "label_selector"], true)?;
-    let st = sh.lock();
-    let guid = AppGuid::new(guid);
-    st.app(&guid)?;
-    process_list(
+    list_of_app(
         &sh,
-        &q,
-        &format!("/v3/apps/{guid}/processes"),
-        &st,
-        Some(&guid),
+        guid,
+        raw.as_deref(),
+        &["guids", "types", "label_selector"],
+        "processes",
+        process_list,
     )
 }
 
@@ -1116,7 +1151,8 @@ fn package_list(
 }
 
 async fn list_packages(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuery) -> ApiResult {
-    let q = Query::parse(
+    list_all(
+        &sh,
         raw.as_deref(),
         &[
             "guids",
@@ -1127,10 +1163,9 @@ async fn list_packages(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQu
             "organization_guids",
             "label_selector",
         ],
-        true,
-    )?;
-    let st = sh.lock();
-    package_list(&sh, &q, "/v3/packages", &st, None)
+        "/v3/packages",
+        package_list,
+    )
 }
 
 async fn list_app_packages(
@@ -1139,20 +1174,13 @@ async fn list_app_packages(
     Path(guid): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let q = Query::parse(
+    list_of_app(
+        &sh,
+        guid,
         raw.as_deref(),
         &["guids", "types", "states", "label_selector"],
-        true,
-    )?;
-    let st = sh.lock();
-    let guid = AppGuid::new(guid);
-    st.app(&guid)?;
-    package_list(
-        &sh,
-        &q,
-        &format!("/v3/apps/{guid}/packages"),
-        &st,
-        Some(&guid),
+        "packages",
+        package_list,
     )
 }
 
@@ -1288,7 +1316,8 @@ fn build_list(
 }
 
 async fn list_builds(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuery) -> ApiResult {
-    let q = Query::parse(
+    list_all(
+        &sh,
         raw.as_deref(),
         &[
             "guids",
@@ -1297,10 +1326,9 @@ async fn list_builds(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuer
             "states",
             "label_selector",
         ],
-        true,
-    )?;
-    let st = sh.lock();
-    build_list(&sh, &q, "/v3/builds", &st, None)
+        "/v3/builds",
+        build_list,
+    )
 }
 
 async fn list_app_builds(
@@ -1309,16 +1337,13 @@ async fn list_app_builds(
     Path(guid): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let q = Query::parse(raw.as_deref(), &["states", "label_selector"], true)?;
-    let st = sh.lock();
-    let guid = AppGuid::new(guid);
-    st.app(&guid)?;
-    build_list(
+    list_of_app(
         &sh,
-        &q,
-        &format!("/v3/apps/{guid}/builds"),
-        &st,
-        Some(&guid),
+        guid,
+        raw.as_deref(),
+        &["states", "label_selector"],
+        "builds",
+        build_list,
     )
 }
 
@@ -1395,7 +1420,8 @@ fn droplet_list(
 }
 
 async fn list_droplets(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQuery) -> ApiResult {
-    let q = Query::parse(
+    list_all(
+        &sh,
         raw.as_deref(),
         &[
             "guids",
@@ -1405,10 +1431,9 @@ async fn list_droplets(State(sh): State<Shared>, _a: Actor, RawQuery(raw): RawQu
             "organization_guids",
             "label_selector",
         ],
-        true,
-    )?;
-    let st = sh.lock();
-    droplet_list(&sh, &q, "/v3/droplets", &st, None)
+        "/v3/droplets",
+        droplet_list,
+    )
 }
 
 async fn list_app_droplets(
@@ -1417,20 +1442,13 @@ async fn list_app_droplets(
     Path(guid): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult {
-    let q = Query::parse(
+    list_of_app(
+        &sh,
+        guid,
         raw.as_deref(),
         &["guids", "states", "current", "label_selector"],
-        true,
-    )?;
-    let st = sh.lock();
-    let guid = AppGuid::new(guid);
-    st.app(&guid)?;
-    droplet_list(
-        &sh,
-        &q,
-        &format!("/v3/apps/{guid}/droplets"),
-        &st,
-        Some(&guid),
+        "droplets",
+        droplet_list,
     )
 }
 
