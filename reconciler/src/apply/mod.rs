@@ -328,28 +328,20 @@ async fn update<P: Platform, R: ImageResolver>(
         }
     }
 
-    // What to restore if the rollout fails: the env as observed, else (compared by hash, so
-    // never read) as it is now. Either way it is what the env patch starts from.
-    let mut work_restore = std::borrow::Cow::Borrowed(work);
-    if work.env {
-        let observed = work.previous.as_ref().and_then(|p| p.env.as_ref());
-        let current = match observed {
-            Some(env) => env.clone(),
-            None => {
-                let now = platform.read_env(guid).await?;
-                let mut owned = work.clone();
-                if let Some(p) = owned.previous.as_mut() {
-                    p.env = Some(now.clone());
-                }
-                work_restore = std::borrow::Cow::Owned(owned);
-                now
-            }
+    // The env before the change: as observed, else (compared by hash, so never read) as it
+    // is now. The patch starts from it, and a failed rollout restores it.
+    let env_before = if work.env {
+        let before = match work.previous.as_ref().and_then(|p| p.env.clone()) {
+            Some(env) => env,
+            None => platform.read_env(guid).await?,
         };
         platform
-            .set_env_known(guid, &work.spec.env, &current)
+            .set_env_known(guid, &work.spec.env, &before)
             .await?;
-    }
-    let work_restore = work_restore.as_ref();
+        Some(before)
+    } else {
+        None
+    };
     for kind in &work.update_processes {
         if let Some(target) = work.spec.processes.get(kind) {
             platform.update_process(guid, kind, target).await?;
@@ -359,7 +351,7 @@ async fn update<P: Platform, R: ImageResolver>(
         if let Some(target) = work.spec.processes.get(kind)
             && let Err(error) = platform.scale(guid, kind, target).await
         {
-            restore(platform, guid, work_restore).await;
+            restore(platform, guid, work, env_before.as_ref()).await;
             return Err(error.into());
         }
     }
@@ -385,7 +377,7 @@ async fn update<P: Platform, R: ImageResolver>(
     };
     let droplet = match rolled {
         Some(Err(error)) => {
-            restore(platform, guid, work_restore).await;
+            restore(platform, guid, work, env_before.as_ref()).await;
             record_failure(platform, guid, work).await;
             return Err(error.into());
         }
@@ -427,13 +419,18 @@ async fn delete<P: Platform>(platform: &P, guid: &str, observed: &str) -> Result
     Ok(())
 }
 
-/// After a failed rollout: the env and scale that apply changed go back to what ran.
-async fn restore<P: Platform>(platform: &P, guid: &str, work: &AppWork) {
+/// After a failed rollout: the env (`env_before`, when apply changed it) and the processes
+/// apply changed go back to what ran.
+async fn restore<P: Platform>(
+    platform: &P,
+    guid: &str,
+    work: &AppWork,
+    env_before: Option<&BTreeMap<String, String>>,
+) {
     let Some(previous) = &work.previous else {
         return;
     };
-    if work.env
-        && let Some(env) = &previous.env
+    if let Some(env) = env_before
         && let Err(error) = platform.set_env(guid, env).await
     {
         tracing::warn!(app = guid, %error, "Could not restore the env after a failed rollout.");
